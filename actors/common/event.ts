@@ -1,0 +1,54 @@
+/**
+ * The canonical event and the batch shapes that travel between services.
+ *
+ * Every hop carries a batch: the edge sends one call per owning session actor, the session
+ * actor hands one batch per mailbox turn to the durable path, the storage writer inserts one
+ * batch per flush. These types are the contract between those hops.
+ */
+
+/** An event after normalisation: every field the storage schema knows, in snake_case. */
+export interface IngestEvent {
+  tenant_id: string;
+  /** Client idempotency key, or a server-assigned UUID when the client sent none. */
+  event_id: string;
+  event_name: string;
+  /**
+   * The effective session key (the routing key). The client's `session_id` when it sent one;
+   * otherwise `user:<user_id>`; otherwise `event:<event_id>` (the event is its own session).
+   * The prefixes keep a user id from colliding with a session id of the same text.
+   */
+  session_id: string;
+  /** Order within the session as the client numbered it; null when the client sent none. */
+  seq: number | null;
+  user_id: string | null;
+  channel: string | null;
+  /** Event time, epoch milliseconds. */
+  timestamp: number;
+  /** Time the edge received the request, epoch milliseconds. */
+  received_at: number;
+  properties: Record<string, unknown>;
+}
+
+/** One rejected event of a request, by its index in the request's `events` array. */
+export interface RejectedEvent {
+  index: number;
+  errors: string[];
+}
+
+/** A session's share of a request: the events of one session, in request order. */
+export interface SessionBatch {
+  session_id: string;
+  events: IngestEvent[];
+}
+
+/** What the edge sends to a session actor: every session of one request that this actor owns. */
+export interface SessionIngestRequest {
+  tenant_id: string;
+  sessions: SessionBatch[];
+}
+
+/** What a session actor answers once the accepted events are durable. */
+export interface SessionIngestResult {
+  accepted: number;
+  duplicates: number;
+}

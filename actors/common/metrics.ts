@@ -1,0 +1,66 @@
+/**
+ * The product's own metrics, registered in Moleculer's metric registry so they come out of
+ * GET /metrics next to Moleculer's built-in ones. Names are stable: dashboards depend on them.
+ */
+import type { ServiceBroker } from "moleculer";
+
+export const METRIC = {
+  eventsReceived: "ingest.events.received",
+  eventsAccepted: "ingest.events.accepted",
+  eventsRejected: "ingest.events.rejected",
+  eventsDuplicate: "ingest.events.duplicates",
+  seqGaps: "ingest.session.seq_gaps",
+  seqDuplicates: "ingest.session.seq_duplicates",
+  requests: "ingest.http.requests",
+  batchesFlushed: "ingest.storage.batches_flushed",
+  batchesFailed: "ingest.storage.batches_failed",
+  rowsStored: "ingest.storage.rows",
+  flushLatency: "ingest.storage.flush_latency_ms",
+  storagePending: "ingest.storage.pending_events",
+  forwarded: "ingest.forwarder.events_forwarded",
+  forwardFailures: "ingest.forwarder.failures",
+  forwardDropped: "ingest.forwarder.events_dropped",
+  forwardQueue: "ingest.forwarder.queue_events",
+  activeSessions: "ingest.session.active_mailboxes",
+  rateLimited: "ingest.ratelimit.throttled",
+} as const;
+
+let registered = new WeakSet<object>();
+
+export function registerProductMetrics(broker: ServiceBroker): void {
+  const metrics = broker.metrics;
+  if (!broker.isMetricsEnabled() || registered.has(metrics)) return;
+  registered.add(metrics);
+  const counter = (name: string, description: string, labelNames: string[] = []) =>
+    metrics.register({ type: "counter", name, description, labelNames });
+  const gauge = (name: string, description: string) => metrics.register({ type: "gauge", name, description });
+  counter(METRIC.eventsReceived, "Events received by the edge", ["tenant"]);
+  counter(METRIC.eventsAccepted, "Events acknowledged as durable", ["tenant"]);
+  counter(METRIC.eventsRejected, "Events rejected, by reason", ["reason"]);
+  counter(METRIC.eventsDuplicate, "Events dropped as duplicates by event_id", ["tenant"]);
+  counter(METRIC.seqGaps, "Gaps seen in per-session seq numbers");
+  counter(METRIC.seqDuplicates, "Repeated or backwards per-session seq numbers");
+  counter(METRIC.requests, "HTTP requests by route and status", ["route", "status"]);
+  counter(METRIC.batchesFlushed, "Storage batches committed to the sink", ["sink"]);
+  counter(METRIC.batchesFailed, "Storage batch commits that failed", ["sink"]);
+  counter(METRIC.rowsStored, "Events committed to the sink", ["sink"]);
+  metrics.register({
+    type: "histogram",
+    name: METRIC.flushLatency,
+    description: "Time to commit one storage batch (ms)",
+    labelNames: ["sink"],
+    buckets: [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000],
+  });
+  gauge(METRIC.storagePending, "Events waiting in the storage batcher");
+  counter(METRIC.forwarded, "Events delivered to the forward target");
+  counter(METRIC.forwardFailures, "Failed forward attempts");
+  counter(METRIC.forwardDropped, "Events the forwarder gave up on (counted and logged)", ["reason"]);
+  gauge(METRIC.forwardQueue, "Events waiting in the forwarder");
+  gauge(METRIC.activeSessions, "Session mailboxes with work queued");
+  counter(METRIC.rateLimited, "Requests refused by the rate limiter", ["scope"]);
+}
+
+/** For tests that build several brokers in one process. */
+export function resetMetricRegistrationForTests(): void {
+  registered = new WeakSet<object>();
+}

@@ -1,0 +1,18 @@
+import type { IngestEvent } from "../common/event";
+
+/**
+ * Where storage-writer puts a closed batch. `write` resolves only once the batch is durable
+ * (fsynced file, committed ClickHouse insert); the caller acknowledges nothing before that.
+ * A sink never partially succeeds silently: it either resolves (every event durable, or
+ * explicitly quarantined and counted) or rejects (nothing should be treated as durable).
+ */
+export interface Sink {
+  readonly name: string;
+  /** Prepare (open files, run migrations). Called once before the first write. */
+  start(): Promise<void>;
+  write(events: readonly IngestEvent[]): Promise<void>;
+  /** Whether the sink can take writes now; used by /ready. */
+  ready(): Promise<{ ok: boolean; reason?: string }>;
+  /** Finish in-flight writes and release resources. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,152 @@
+/**
+ * Turns one client event (any of the accepted spellings) into the canonical IngestEvent, or a
+ * list of readable errors. Pure and allocation-lean: it runs once per event on the hot path.
+ *
+ * Accepted spellings (first present wins):
+ *   event_id   ← event_id, eventId, messageId, message_id   (else server-assigned UUID)
+ *   event_name ← event_name, eventName, eventType, event_type, event
+ *   session_id ← session_id, sessionId
+ *   user_id    ← user_id, userId
+ *   seq        ← seq, sequence
+ *   properties ← properties, metadata (objects)
+ * Every other top-level field (e.g. `route`, `target` in the reference SDK) is folded into
+ * `properties` unless properties already has that key, so nothing a client sent is dropped.
+ */
+import { randomUUID } from "node:crypto";
+import type { IngestEvent } from "../common/event";
+
+export interface NormalizeContext {
+  tenantId: string;
+  receivedAt: number;
+  /** `Idempotency-Key` header: the event id of a single-event request that carries none. */
+  idempotencyKey?: string;
+}
+
+export type NormalizeResult = { ok: true; event: IngestEvent } | { ok: false; errors: string[] };
+
+export const MAX_ID_LENGTH = 256;
+
+const FIELD_ALIASES = {
+  event_id: ["event_id", "eventId", "messageId", "message_id"],
+  event_name: ["event_name", "eventName", "eventType", "event_type", "event"],
+  session_id: ["session_id", "sessionId"],
+  user_id: ["user_id", "userId"],
+  seq: ["seq", "sequence"],
+  timestamp: ["timestamp"],
+  channel: ["channel"],
+  properties: ["properties", "metadata"],
+} as const;
+
+/** Top-level keys that are consumed by the mapping above (and so not folded into properties). */
+const CANONICAL_KEYS = new Set<string>(Object.values(FIELD_ALIASES).flat());
+/** Keys that must never be copied onto an object: they reach the prototype. */
+const POISON_KEYS = new Set(["__proto__", "constructor", "prototype"]);
+
+function pick(raw: Record<string, unknown>, names: readonly string[]): unknown {
+  for (const name of names) {
+    const value = raw[name];
+    if (value !== undefined) return value;
+  }
+  return undefined;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** An identifier field: a non-empty string (numbers are accepted and kept as their text). */
+function readId(value: unknown, field: string, errors: string[]): string | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value === "number" && Number.isFinite(value)) return String(value);
+  if (typeof value !== "string") {
+    errors.push(`${field} must be a string`);
+    return null;
+  }
+  if (value.length === 0) return null;
+  if (value.length > MAX_ID_LENGTH) {
+    errors.push(`${field} must be at most ${MAX_ID_LENGTH} characters`);
+    return null;
+  }
+  return value;
+}
+
+const ISO_8601 = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/;
+
+function readTimestamp(value: unknown, receivedAt: number, errors: string[]): number {
+  if (value === undefined || value === null) return receivedAt;
+  if (typeof value === "number") {
+    if (Number.isInteger(value) && value >= 0 && value <= 8_640_000_000_000_000) return value;
+  } else if (typeof value === "string" && ISO_8601.test(value)) {
+    const parsed = Date.parse(value);
+    if (!Number.isNaN(parsed)) return parsed;
+  }
+  errors.push("timestamp must be an ISO-8601 string or epoch milliseconds");
+  return receivedAt;
+}
+
+function readSeq(value: unknown, errors: string[]): number | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value === "number" && Number.isSafeInteger(value) && value >= 0) return value;
+  errors.push("seq must be a non-negative integer");
+  return null;
+}
+
+export function normalizeEvent(raw: unknown, ctx: NormalizeContext, singleEvent = false): NormalizeResult {
+  if (!isPlainObject(raw)) return { ok: false, errors: ["event must be a JSON object"] };
+  const errors: string[] = [];
+
+  const nameValue = pick(raw, FIELD_ALIASES.event_name);
+  let eventName = "";
+  if (nameValue === undefined || nameValue === null || nameValue === "") errors.push("event_name is required");
+  else if (typeof nameValue !== "string") errors.push("event_name must be a string");
+  else eventName = nameValue;
+
+  const clientEventId = readId(pick(raw, FIELD_ALIASES.event_id), "event_id", errors);
+  const sessionId = readId(pick(raw, FIELD_ALIASES.session_id), "session_id", errors);
+  const userId = readId(pick(raw, FIELD_ALIASES.user_id), "user_id", errors);
+  const seq = readSeq(pick(raw, FIELD_ALIASES.seq), errors);
+  const timestamp = readTimestamp(pick(raw, FIELD_ALIASES.timestamp), ctx.receivedAt, errors);
+
+  const channelValue = raw.channel;
+  let channel: string | null = null;
+  if (typeof channelValue === "string") channel = channelValue;
+  else if (channelValue !== undefined && channelValue !== null) errors.push("channel must be a string");
+
+  const propertiesValue = pick(raw, FIELD_ALIASES.properties);
+  let properties: Record<string, unknown> = {};
+  if (isPlainObject(propertiesValue)) properties = propertiesValue;
+  else if (propertiesValue !== undefined && propertiesValue !== null) errors.push("properties must be an object");
+
+  if (errors.length > 0) return { ok: false, errors };
+
+  let folded: Record<string, unknown> | null = null;
+  for (const key in raw) {
+    if (CANONICAL_KEYS.has(key) || POISON_KEYS.has(key)) continue;
+    // Copy lazily: events with no extra fields keep the client's properties object as is.
+    folded ??= { ...properties };
+    if (!(key in folded)) folded[key] = raw[key];
+  }
+  // `metadata` next to `properties`: keep it rather than lose it.
+  if (raw.properties !== undefined && raw.metadata !== undefined) {
+    folded ??= { ...properties };
+    if (!("metadata" in folded)) folded.metadata = raw.metadata;
+  }
+
+  const eventId =
+    clientEventId ?? (singleEvent && ctx.idempotencyKey ? ctx.idempotencyKey.slice(0, MAX_ID_LENGTH) : randomUUID());
+  return {
+    ok: true,
+    event: {
+      tenant_id: ctx.tenantId,
+      event_id: eventId,
+      event_name: eventName,
+      session_id: sessionId ?? (userId !== null ? `user:${userId}` : `event:${eventId}`),
+      seq,
+      user_id: userId,
+      channel,
+      timestamp,
+      received_at: ctx.receivedAt,
+      properties: folded ?? properties,
+    },
+  };
+}

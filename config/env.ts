@@ -1,0 +1,213 @@
+/**
+ * Typed configuration from the environment, parsed and validated once at start-up.
+ *
+ * Every variable is described in one table (VARIABLES) so that parsing, defaults and the
+ * README table cannot drift apart. A bad value throws a ConfigError that names the variable;
+ * the entry point prints it and exits non-zero before anything listens.
+ */
+import os from "node:os";
+
+export const SERVICE_NAMES = ["edge", "session", "validator", "rate-limiter", "storage-writer", "forwarder"] as const;
+export type ServiceName = (typeof SERVICE_NAMES)[number];
+
+export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+const LOG_LEVELS: readonly LogLevel[] = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
+
+export interface ApiKeyEntry {
+  key: string;
+  tenant: string;
+}
+
+export interface Config {
+  port: number;
+  host: string;
+  nodeId: string;
+  services: ReadonlySet<ServiceName>;
+  natsUrl: string | null;
+  clickhouseUrl: string | null;
+  clickhouseDatabase: string;
+  dataDir: string;
+  apiKeys: ApiKeyEntry[];
+  /** True when no INGEST_API_KEYS was given and the node fell back to the `dev` key. */
+  usingDevKey: boolean;
+  forwardUrl: string | null;
+  logLevel: LogLevel;
+  /** A storage batch closes at this many events... */
+  batchMaxEvents: number;
+  /** ...or this many milliseconds after its first event, whichever comes first. */
+  batchMaxWaitMs: number;
+  segmentMaxBytes: number;
+  segmentMaxAgeMs: number;
+  maxBodyBytes: number;
+  maxEventsPerBatch: number;
+  /** Event ids remembered per session actor for duplicate detection. */
+  dedupWindow: number;
+  rateLimitEventsPerSec: number;
+  rateLimitBurst: number;
+  shutdownTimeoutMs: number;
+}
+
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(`${variable}: ${message}`);
+    this.name = "ConfigError";
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+interface VariableSpec {
+  name: string;
+  default: string;
+  description: string;
+}
+
+/** The configuration contract. The README table is generated from the same facts. */
+export const VARIABLES: readonly VariableSpec[] = [
+  { name: "PORT", default: "8080", description: "HTTP/WebSocket port of the edge" },
+  { name: "HOST", default: "0.0.0.0", description: "Address the edge listens on" },
+  { name: "NODE_ID", default: "<hostname>-<pid>", description: "Moleculer node id; must be unique in a cluster" },
+  {
+    name: "SERVICES",
+    default: "all",
+    description: `Comma list of services this node runs (${SERVICE_NAMES.join(", ")}) or \`all\``,
+  },
+  { name: "NATS_URL", default: "(unset)", description: "NATS server; unset = single-process mode (no transporter)" },
+  { name: "CLICKHOUSE_URL", default: "(unset)", description: "ClickHouse HTTP URL; unset = NDJSON file sink under DATA_DIR" },
+  { name: "CLICKHOUSE_DATABASE", default: "ingest", description: "ClickHouse database (created at start-up)" },
+  { name: "DATA_DIR", default: "./data", description: "Directory of the file sink's segment files" },
+  {
+    name: "INGEST_API_KEYS",
+    default: "(unset)",
+    description: "`key=tenant,key2=tenant2`; unset in single-process mode = key `dev` for tenant `dev` (with a warning)",
+  },
+  { name: "FORWARD_URL", default: "(unset)", description: "HTTP endpoint the forwarder POSTs ordered JSON batches to" },
+  { name: "LOG_LEVEL", default: "info", description: `pino level: ${LOG_LEVELS.join(", ")}` },
+  { name: "BATCH_MAX_EVENTS", default: "5000", description: "A storage batch closes at this many events" },
+  { name: "BATCH_MAX_WAIT_MS", default: "20", description: "...or this many ms after its first event" },
+  { name: "SEGMENT_MAX_BYTES", default: "67108864", description: "File sink: rotate a segment at this size" },
+  { name: "SEGMENT_MAX_AGE_MS", default: "300000", description: "File sink: rotate a segment at this age" },
+  { name: "MAX_BODY_BYTES", default: "524288", description: "Largest accepted request body (413 above)" },
+  { name: "MAX_EVENTS_PER_BATCH", default: "1000", description: "Most events in one request (413 above)" },
+  { name: "DEDUP_WINDOW", default: "10000", description: "Event ids remembered per session actor for dedup" },
+  { name: "RATE_LIMIT_EVENTS_PER_SEC", default: "100000", description: "Token bucket rate per API key" },
+  { name: "RATE_LIMIT_BURST", default: "200000", description: "Token bucket burst per API key" },
+  { name: "SHUTDOWN_TIMEOUT_MS", default: "9000", description: "Drain budget on SIGTERM before a forced exit" },
+];
+
+function raw(env: Env, name: string): string | undefined {
+  const value = env[name];
+  return value === undefined || value.trim() === "" ? undefined : value.trim();
+}
+
+function integer(env: Env, name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const value = raw(env, name);
+  if (value === undefined) return fallback;
+  if (!/^\d+$/.test(value)) throw new ConfigError(name, `must be a whole number, got "${value}"`);
+  const parsed = Number(value);
+  if (parsed < min || parsed > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${parsed}`);
+  return parsed;
+}
+
+function url(env: Env, name: string, protocols: readonly string[]): string | null {
+  const value = raw(env, name);
+  if (value === undefined) return null;
+  let parsed: URL;
+  try {
+    parsed = new URL(value);
+  } catch {
+    throw new ConfigError(name, `is not a valid URL: "${value}"`);
+  }
+  if (!protocols.includes(parsed.protocol)) {
+    throw new ConfigError(name, `must use ${protocols.join(" or ")}, got "${parsed.protocol}"`);
+  }
+  return value;
+}
+
+function parseServices(env: Env): ReadonlySet<ServiceName> {
+  const value = raw(env, "SERVICES") ?? "all";
+  if (value === "all") return new Set(SERVICE_NAMES);
+  const names = value.split(",").map((s) => s.trim()).filter(Boolean);
+  if (names.length === 0) throw new ConfigError("SERVICES", "names no service");
+  for (const name of names) {
+    if (!(SERVICE_NAMES as readonly string[]).includes(name)) {
+      throw new ConfigError("SERVICES", `unknown service "${name}" (known: ${SERVICE_NAMES.join(", ")}, or all)`);
+    }
+  }
+  return new Set(names as ServiceName[]);
+}
+
+/** Parses `key=tenant,key2=tenant2`. Keys must be unique; tenants may repeat (several keys per tenant). */
+export function parseApiKeys(value: string): ApiKeyEntry[] {
+  const entries: ApiKeyEntry[] = [];
+  const seen = new Set<string>();
+  for (const pair of value.split(",")) {
+    const trimmed = pair.trim();
+    if (!trimmed) continue;
+    const eq = trimmed.indexOf("=");
+    if (eq <= 0 || eq === trimmed.length - 1) {
+      throw new ConfigError("INGEST_API_KEYS", `entry "${trimmed}" is not key=tenant`);
+    }
+    const key = trimmed.slice(0, eq).trim();
+    const tenant = trimmed.slice(eq + 1).trim();
+    if (!/^[A-Za-z0-9_.:-]{1,128}$/.test(tenant)) {
+      throw new ConfigError("INGEST_API_KEYS", `tenant "${tenant}" may use only letters, digits and _ . : - (max 128)`);
+    }
+    if (seen.has(key)) throw new ConfigError("INGEST_API_KEYS", "a key appears twice");
+    seen.add(key);
+    entries.push({ key, tenant });
+  }
+  if (entries.length === 0) throw new ConfigError("INGEST_API_KEYS", "is set but holds no key=tenant entry");
+  return entries;
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const logLevel = (raw(env, "LOG_LEVEL") ?? "info") as LogLevel;
+  if (!LOG_LEVELS.includes(logLevel)) {
+    throw new ConfigError("LOG_LEVEL", `must be one of ${LOG_LEVELS.join(", ")}, got "${logLevel}"`);
+  }
+  const natsUrl = url(env, "NATS_URL", ["nats:", "tls:", "ws:", "wss:"]);
+  const keysValue = raw(env, "INGEST_API_KEYS");
+  // A cluster must never silently accept a well-known key: the dev fallback is single-process only.
+  if (keysValue === undefined && natsUrl !== null) {
+    throw new ConfigError("INGEST_API_KEYS", "is required in cluster mode (NATS_URL is set)");
+  }
+  const apiKeys = keysValue === undefined ? [{ key: "dev", tenant: "dev" }] : parseApiKeys(keysValue);
+  const database = raw(env, "CLICKHOUSE_DATABASE") ?? "ingest";
+  if (!/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(database)) {
+    throw new ConfigError("CLICKHOUSE_DATABASE", `must be a plain identifier ([A-Za-z_][A-Za-z0-9_]*), got "${database}"`);
+  }
+  const nodeId = raw(env, "NODE_ID") ?? `${os.hostname()}-${process.pid}`;
+  if (!/^[A-Za-z0-9_.-]{1,128}$/.test(nodeId)) {
+    throw new ConfigError("NODE_ID", `may use only letters, digits and _ . - (max 128), got "${nodeId}"`);
+  }
+  const host = raw(env, "HOST") ?? "0.0.0.0";
+
+  return {
+    port: integer(env, "PORT", 8080, 0, 65535),
+    host,
+    nodeId,
+    services: parseServices(env),
+    natsUrl,
+    clickhouseUrl: url(env, "CLICKHOUSE_URL", ["http:", "https:"]),
+    clickhouseDatabase: database,
+    dataDir: raw(env, "DATA_DIR") ?? "./data",
+    apiKeys,
+    usingDevKey: keysValue === undefined,
+    forwardUrl: url(env, "FORWARD_URL", ["http:", "https:"]),
+    logLevel,
+    batchMaxEvents: integer(env, "BATCH_MAX_EVENTS", 5000, 1, 1_000_000),
+    batchMaxWaitMs: integer(env, "BATCH_MAX_WAIT_MS", 20, 0, 60_000),
+    segmentMaxBytes: integer(env, "SEGMENT_MAX_BYTES", 64 * 1024 * 1024, 1024),
+    segmentMaxAgeMs: integer(env, "SEGMENT_MAX_AGE_MS", 300_000, 100),
+    maxBodyBytes: integer(env, "MAX_BODY_BYTES", 512 * 1024, 64, 64 * 1024 * 1024),
+    maxEventsPerBatch: integer(env, "MAX_EVENTS_PER_BATCH", 1000, 1, 100_000),
+    dedupWindow: integer(env, "DEDUP_WINDOW", 10_000, 0, 10_000_000),
+    rateLimitEventsPerSec: integer(env, "RATE_LIMIT_EVENTS_PER_SEC", 100_000, 1),
+    rateLimitBurst: integer(env, "RATE_LIMIT_BURST", 200_000, 1),
+    shutdownTimeoutMs: integer(env, "SHUTDOWN_TIMEOUT_MS", 9_000, 100, 600_000),
+  };
+}

@@ -1,0 +1,40 @@
+/**
+ * Moleculer broker options, derived from the typed config. Single-process mode (no NATS_URL)
+ * has no transporter at all: every call is a local function call. Cluster mode (NATS_URL set)
+ * uses the NATS transporter with a msgpackr serializer.
+ */
+import type { BrokerOptions } from "moleculer";
+import type { Config } from "./config/env";
+import { ScrapeOnlyPrometheusReporter } from "./actors/edge/prometheus-text";
+
+export interface BrokerSetup {
+  options: BrokerOptions;
+  /** Renders GET /metrics. */
+  prometheus: ScrapeOnlyPrometheusReporter;
+}
+
+export function createBrokerSetup(config: Config): BrokerSetup {
+  const prometheus = new ScrapeOnlyPrometheusReporter();
+  const options: BrokerOptions = {
+    namespace: "ingest",
+    nodeID: config.nodeId,
+    transporter: config.natsUrl ? { type: "NATS", options: { url: config.natsUrl } } : undefined,
+    logger: {
+      type: "Pino",
+      options: {
+        level: config.logLevel === "silent" ? "fatal" : config.logLevel,
+        pino: { options: { level: config.logLevel, base: { pid: process.pid, node: config.nodeId } } },
+      },
+    },
+    logLevel: config.logLevel === "silent" ? "fatal" : config.logLevel,
+    // Calls carry whole batches; a storage flush can take a while under load, so be generous
+    // and let the caller's own deadline (the client's HTTP timeout) decide.
+    requestTimeout: 30_000,
+    retryPolicy: { enabled: false },
+    metrics: { enabled: true, reporter: [prometheus as never] },
+    tracing: { enabled: false },
+    // Moleculer's own validator would check params of every call; ours validates once at the edge.
+    validator: false,
+  };
+  return { options, prometheus };
+}

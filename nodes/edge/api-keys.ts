@@ -1,0 +1,50 @@
+/**
+ * API key → tenant lookup. Keys are held only as SHA-256 digests, and the presented key's
+ * digest is compared with `timingSafeEqual`, which needs equal lengths: comparing digests
+ * (always 32 bytes) rather than raw keys satisfies that and leaks nothing about key length.
+ */
+import { createHash, timingSafeEqual } from "node:crypto";
+import type { ApiKeyEntry } from "../../config/env";
+
+export interface Principal {
+  tenant: string;
+  /** A stable, non-secret id of the key (digest prefix), for rate limits and logs. */
+  keyId: string;
+}
+
+function digest(key: string): Buffer {
+  return createHash("sha256").update(key, "utf8").digest();
+}
+
+export class ApiKeyStore {
+  private readonly byDigest = new Map<string, { digest: Buffer; principal: Principal }>();
+
+  constructor(entries: readonly ApiKeyEntry[]) {
+    for (const { key, tenant } of entries) {
+      const d = digest(key);
+      const hex = d.toString("hex");
+      this.byDigest.set(hex, { digest: d, principal: { tenant, keyId: hex.slice(0, 16) } });
+    }
+  }
+
+  get size(): number {
+    return this.byDigest.size;
+  }
+
+  authenticate(presented: string | undefined): Principal | null {
+    if (!presented || presented.length > 1024) return null;
+    const d = digest(presented);
+    const entry = this.byDigest.get(d.toString("hex"));
+    if (!entry || !timingSafeEqual(entry.digest, d)) return null;
+    return entry.principal;
+  }
+}
+
+/** The key from `X-API-Key`, or from `Authorization: Bearer <key>`. */
+export function presentedKey(headers: Record<string, string>): string | undefined {
+  const direct = headers["x-api-key"];
+  if (direct) return direct.trim();
+  const auth = headers["authorization"];
+  if (auth && /^bearer\s+/i.test(auth)) return auth.replace(/^bearer\s+/i, "").trim();
+  return undefined;
+}

@@ -1,0 +1,110 @@
+/**
+ * What POST /v1/events means: authenticate, rate-limit, decode, validate, hand each session's
+ * events to its owning session actor, and answer only after they are durable. Transport-free
+ * (no uWS in here), so the same steps serve HTTP and WebSocket batches.
+ */
+import type { IngestEvent, RejectedEvent, SessionBatch, SessionIngestResult } from "../../actors/common/event";
+import { IngestError } from "../../actors/common/errors";
+import type { Principal } from "./api-keys";
+import { decompress, parseEvents } from "./decode-body";
+import type { TakeOutcome } from "./rate-lease";
+
+export interface ValidationOutcome {
+  accepted: IngestEvent[];
+  rejected: RejectedEvent[];
+  reasons: Record<string, number>;
+}
+
+export interface IngestDeps {
+  validate(input: {
+    tenantId: string;
+    receivedAt: number;
+    idempotencyKey?: string;
+    events: unknown[];
+  }): Promise<ValidationOutcome>;
+  dispatch(tenantId: string, sessions: SessionBatch[]): Promise<SessionIngestResult>;
+  takeTokens(principal: Principal, count: number): Promise<TakeOutcome>;
+  record: {
+    received(tenant: string, count: number): void;
+    rejected(reason: string, count: number): void;
+    accepted(tenant: string, count: number, duplicates: number): void;
+    throttled(scope: string): void;
+  };
+}
+
+export interface IngestLimits {
+  maxBodyBytes: number;
+  maxEventsPerBatch: number;
+  maxDepth: number;
+}
+
+export interface IngestAnswer {
+  accepted: number;
+  duplicates: number;
+  rejected: RejectedEvent[];
+}
+
+/** Splits accepted events by session, keeping each session's events in request order. */
+export function groupBySession(events: readonly IngestEvent[]): SessionBatch[] {
+  const bySession = new Map<string, IngestEvent[]>();
+  for (const event of events) {
+    const list = bySession.get(event.session_id);
+    if (list) list.push(event);
+    else bySession.set(event.session_id, [event]);
+  }
+  const batches: SessionBatch[] = [];
+  for (const [session_id, list] of bySession) batches.push({ session_id, events: list });
+  return batches;
+}
+
+export class IngestHandler {
+  constructor(
+    private readonly deps: IngestDeps,
+    private readonly limits: IngestLimits,
+  ) {}
+
+  /** Decodes an HTTP body into raw events (throws IngestError with the right code). */
+  decodeHttpBody(body: Buffer, contentEncoding: string | undefined): unknown[] {
+    const decoded = decompress(body, contentEncoding, this.limits.maxBodyBytes);
+    return parseEvents(decoded.toString("utf8"), this.limits);
+  }
+
+  /** Runs a decoded batch through the pipeline. Throws IngestError for whole-request failures. */
+  async ingest(
+    principal: Principal,
+    rawEvents: unknown[],
+    receivedAt: number,
+    idempotencyKey?: string,
+  ): Promise<IngestAnswer> {
+    const tenant = principal.tenant;
+    if (rawEvents.length === 0) return { accepted: 0, duplicates: 0, rejected: [] };
+    if (rawEvents.length > this.limits.maxEventsPerBatch) {
+      this.deps.record.rejected("too_many_events", rawEvents.length);
+      throw new IngestError("too_many_events", `A request may hold at most ${this.limits.maxEventsPerBatch} events`);
+    }
+    this.deps.record.received(tenant, rawEvents.length);
+
+    const tokens = await this.deps.takeTokens(principal, rawEvents.length);
+    if (!tokens.ok) {
+      this.deps.record.throttled("key");
+      this.deps.record.rejected("rate_limited", rawEvents.length);
+      throw new IngestError("rate_limited", undefined, tokens.retryAfterMs / 1000);
+    }
+
+    const validation = await this.deps.validate({ tenantId: tenant, receivedAt, idempotencyKey, events: rawEvents });
+    for (const reason in validation.reasons) this.deps.record.rejected(reason, validation.reasons[reason]!);
+    if (validation.accepted.length === 0) {
+      return { accepted: 0, duplicates: 0, rejected: validation.rejected };
+    }
+
+    let result: SessionIngestResult;
+    try {
+      result = await this.deps.dispatch(tenant, groupBySession(validation.accepted));
+    } catch (error) {
+      if (error instanceof IngestError) throw error;
+      throw new IngestError("unavailable", undefined, 1);
+    }
+    this.deps.record.accepted(tenant, result.accepted, result.duplicates);
+    return { accepted: result.accepted, duplicates: result.duplicates, rejected: validation.rejected };
+  }
+}

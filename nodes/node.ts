@@ -1,0 +1,151 @@
+/**
+ * Process entry point: one Moleculer broker running the services named by SERVICES.
+ *
+ * Single-process mode (no NATS_URL): every service in this process, no transporter, the file
+ * sink (or ClickHouse when CLICKHOUSE_URL is set), acknowledgements after the sink's commit.
+ *
+ * Shutdown (SIGTERM/SIGINT) runs in dependency order so nothing acknowledged is lost: the edge
+ * stops accepting and waits for in-flight requests (each waits for its events to be durable),
+ * then session actors drain their mailboxes, then the storage writer flushes its open batch
+ * and closes the sink, then the forwarder hands over what it holds.
+ */
+import { ServiceBroker, type Service, type ServiceSchema } from "moleculer";
+import { ConfigError, loadConfig, type Config, type ServiceName } from "../config/env";
+import { createLogger, type Logger } from "../actors/common/logger";
+import { registerProductMetrics } from "../actors/common/metrics";
+import { createEdgeService } from "../actors/edge/edge.service";
+import { createForwarderService } from "../actors/forwarder/forwarder.service";
+import { createRateLimiterService } from "../actors/rate-limiter/rate-limiter.service";
+import { createSessionService } from "../actors/session/session.service";
+import { FileSink } from "../actors/storage-writer/file-sink";
+import type { Sink } from "../actors/storage-writer/sink";
+import { createStorageWriterService } from "../actors/storage-writer/storage-writer.service";
+import { createValidatorService } from "../actors/validator/validator.service";
+import { createBrokerSetup } from "../moleculer.config";
+
+/** Stop order: upstream first, so each service's work is finished by the time it stops. */
+const STOP_ORDER: readonly ServiceName[] = ["edge", "session", "validator", "rate-limiter", "storage-writer", "forwarder"];
+
+export interface RunningNode {
+  broker: ServiceBroker;
+  config: Config;
+  /** The edge's bound port, when this node runs the edge. */
+  port: number | null;
+  shutdown(reason: string): Promise<void>;
+}
+
+function createSink(config: Config): Sink {
+  return new FileSink({
+    dir: config.dataDir,
+    nodeId: config.nodeId,
+    maxBytes: config.segmentMaxBytes,
+    maxAgeMs: config.segmentMaxAgeMs,
+  });
+}
+
+export async function startNode(config: Config, logger: Logger): Promise<RunningNode> {
+  const { options, prometheus } = createBrokerSetup(config);
+  const broker = new ServiceBroker(options);
+  registerProductMetrics(broker);
+
+  let port: number | null = null;
+  const schemas: Partial<Record<ServiceName, ServiceSchema>> = {
+    edge: createEdgeService(config, {
+      prometheus,
+      requiredServices: ["validator", "rate-limiter", "session", "storage-writer"],
+      onListening: (p) => (port = p),
+    }),
+    session: createSessionService(config),
+    validator: createValidatorService(config),
+    "rate-limiter": createRateLimiterService(config),
+    "storage-writer": createStorageWriterService(config, createSink(config)),
+    forwarder: createForwarderService(config),
+  };
+  const services = new Map<ServiceName, Service>();
+  for (const name of STOP_ORDER) {
+    const schema = schemas[name];
+    if (schema && config.services.has(name)) services.set(name, broker.createService(schema));
+  }
+
+  if (config.usingDevKey) {
+    logger.warn("INGEST_API_KEYS is not set: accepting the key `dev` for tenant `dev` (single-process development mode only)");
+  }
+  await broker.start();
+  logger.info(
+    { node: config.nodeId, services: [...config.services], mode: config.natsUrl ? "cluster" : "single-process", port },
+    "node started",
+  );
+
+  let stopping: Promise<void> | null = null;
+  const shutdown = (reason: string): Promise<void> => {
+    stopping ??= (async () => {
+      logger.info({ reason }, "shutting down: draining");
+      for (const name of STOP_ORDER) {
+        const service = services.get(name);
+        if (service) await broker.destroyService(service);
+      }
+      await broker.stop();
+      logger.info("shutdown complete");
+    })();
+    return stopping;
+  };
+  return { broker, config, port, shutdown };
+}
+
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    const logger = createLogger("info");
+    if (error instanceof ConfigError) {
+      logger.fatal({ variable: error.variable }, `invalid configuration: ${error.message}`);
+    } else {
+      logger.fatal({ err: error }, "invalid configuration");
+    }
+    logger.flush();
+    process.exit(2);
+  }
+  const logger = createLogger(config.logLevel, { node: config.nodeId });
+  let node: RunningNode;
+  try {
+    node = await startNode(config, logger);
+  } catch (error) {
+    logger.fatal({ err: error }, "node failed to start");
+    logger.flush();
+    process.exit(1);
+  }
+
+  const onSignal = (signal: NodeJS.Signals) => {
+    // A second signal while draining is the operator insisting: exit now.
+    if (stoppingBySignal) {
+      logger.warn({ signal }, "second signal: exiting without finishing the drain");
+      process.exit(1);
+    }
+    stoppingBySignal = true;
+    const force = setTimeout(() => {
+      logger.error({ timeoutMs: config.shutdownTimeoutMs }, "drain did not finish in time: exiting");
+      logger.flush();
+      process.exit(1);
+    }, config.shutdownTimeoutMs);
+    force.unref();
+    node.shutdown(signal).then(
+      () => {
+        logger.flush();
+        process.exit(0);
+      },
+      (error: unknown) => {
+        logger.error({ err: error }, "shutdown failed");
+        logger.flush();
+        process.exit(1);
+      },
+    );
+  };
+  let stoppingBySignal = false;
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
+}
+
+if (require.main === module) {
+  void main();
+}
