@@ -40,7 +40,7 @@ export interface Config {
   segmentMaxAgeMs: number;
   maxBodyBytes: number;
   maxEventsPerBatch: number;
-  /** Event ids remembered per session actor for duplicate detection. */
+  /** Event ids each node's session actor remembers for duplicate detection (LRU). */
   dedupWindow: number;
   rateLimitEventsPerSec: number;
   rateLimitBurst: number;
@@ -92,7 +92,7 @@ export const VARIABLES: readonly VariableSpec[] = [
   { name: "SEGMENT_MAX_AGE_MS", default: "300000", description: "File sink: rotate a segment at this age" },
   { name: "MAX_BODY_BYTES", default: "524288", description: "Largest accepted request body (413 above)" },
   { name: "MAX_EVENTS_PER_BATCH", default: "1000", description: "Most events in one request (413 above)" },
-  { name: "DEDUP_WINDOW", default: "10000", description: "Event ids remembered per session actor for dedup" },
+  { name: "DEDUP_WINDOW", default: "250000", description: "Event ids each node's session actor remembers to drop duplicates (LRU)" },
   { name: "RATE_LIMIT_EVENTS_PER_SEC", default: "100000", description: "Token bucket rate per API key" },
   { name: "RATE_LIMIT_BURST", default: "200000", description: "Token bucket burst per API key" },
   { name: "SHUTDOWN_TIMEOUT_MS", default: "9000", description: "Drain budget on SIGTERM before a forced exit" },
@@ -205,7 +205,7 @@ export function loadConfig(env: Env = process.env): Config {
     segmentMaxAgeMs: integer(env, "SEGMENT_MAX_AGE_MS", 300_000, 100),
     maxBodyBytes: integer(env, "MAX_BODY_BYTES", 512 * 1024, 64, 64 * 1024 * 1024),
     maxEventsPerBatch: integer(env, "MAX_EVENTS_PER_BATCH", 1000, 1, 100_000),
-    dedupWindow: integer(env, "DEDUP_WINDOW", 10_000, 0, 10_000_000),
+    dedupWindow: integer(env, "DEDUP_WINDOW", 250_000, 0, 10_000_000),
     rateLimitEventsPerSec: integer(env, "RATE_LIMIT_EVENTS_PER_SEC", 100_000, 1),
     rateLimitBurst: integer(env, "RATE_LIMIT_BURST", 200_000, 1),
     shutdownTimeoutMs: integer(env, "SHUTDOWN_TIMEOUT_MS", 9_000, 100, 600_000),

@@ -50,7 +50,11 @@ export function registerProductMetrics(broker: ServiceBroker): void {
     description: "Time to commit one storage batch (ms)",
     labelNames: ["sink"],
     buckets: [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000],
-  });
+    // Quantiles also make Moleculer's Prometheus output carry _sum and _count.
+    quantiles: [0.5, 0.95, 0.99],
+    maxAgeSeconds: 60,
+    ageBuckets: 6,
+  } as never);
   gauge(METRIC.storagePending, "Events waiting in the storage batcher");
   counter(METRIC.forwarded, "Events delivered to the forward target");
   counter(METRIC.forwardFailures, "Failed forward attempts");
