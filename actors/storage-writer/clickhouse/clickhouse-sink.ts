@@ -1,0 +1,414 @@
+/**
+ * ClickHouse sink: one JSONEachRow INSERT per batch into `<db>.events`.
+ *
+ * Exactly-once as seen by queries. The storage writer acknowledges a JetStream batch only after
+ * `write()` resolved, so nothing is lost; but the writer can die after ClickHouse committed the
+ * insert and before the ack reached JetStream, and JetStream then redelivers the same events.
+ * Inserting them again is the price of at-least-once delivery. The table is a
+ * `ReplacingMergeTree` whose sorting key is (tenant_id, event_id), so copies of an event collapse
+ * into one row: eventually by background merges, and immediately for any query that reads with
+ * `FINAL` (e.g. `SELECT count() FROM ingest.events FINAL`). A redelivered event carries the same
+ * `timestamp`, hence the same daily partition, which is the scope of that dedup. So the stored
+ * data is at-least-once, and what queries with `FINAL` see is exactly-once. That is the contract:
+ * queries that must not double count use `FINAL` (or `argMax`/`uniqExact(event_id)` patterns);
+ * dashboards that tolerate a transient duplicate may skip it.
+ *
+ * Poison rows. When ClickHouse refuses a batch because of its *data* (a value that does not
+ * parse for its column, for example), the batch is split in halves recursively until the bad
+ * rows stand alone: every good row is inserted, every row that the server refuses on its own
+ * goes to `<db>.events_dead_letter` with the server's error text, and `write()` resolves, so a
+ * single bad event can never block the stream. Anything else (connection refused or reset, a
+ * timeout, overload, a missing table) rejects: the caller retries and JetStream keeps the
+ * backlog. A row is only quarantined after failing alone with a data error, so a transient
+ * problem cannot push good rows into the dead-letter table. A refused INSERT wrote nothing as
+ * long as the batch fits one insert block (`max_insert_block_size`, about a million rows: the
+ * server parses a whole block before writing it); a bigger batch, or a retry after a partially
+ * bisected one, can insert some rows twice: duplicates, hidden by `FINAL` like any redelivery.
+ *
+ * ClickHouse 18.16 compatibility (checked against the real server):
+ * - No query parameters: SQL text is built only through `./sql` quoting helpers.
+ * - Errors come back as `Code: N, e.displayText() = DB::Exception: ...` without the
+ *   `(ERROR_NAME)` suffix newer servers add, so @clickhouse/client cannot parse them into a
+ *   `ClickHouseError` and hands back a plain `Error`. We read the code from the text.
+ * - Data errors often come back as HTTP 500 (e.g. code 27 CANNOT_PARSE_INPUT_ASSERTION_FAILED,
+ *   117 INCORRECT_DATA), exactly like real server faults, so the HTTP status cannot tell them
+ *   apart either; the error code can.
+ * - Unknown settings fail the whole query (code 115), e.g. `async_insert`. @clickhouse/client
+ *   1.12.1 sends none by default (only `query_id`), and we keep response compression off so it
+ *   does not add `enable_http_compression`. The one setting we want on new servers
+ *   (`async_insert=0`, so that "answered success" means "written") is sent only when
+ *   `system.settings` lists it.
+ * - Durability: 18.16 writes parts without fsync; a committed insert survives the server
+ *   process dying (page cache), not a power loss of that host.
+ */
+import { Readable } from "node:stream";
+import { inspect } from "node:util";
+import { createClient, ClickHouseError, type ClickHouseClient, type ClickHouseSettings, type Logger as ClientLogger } from "@clickhouse/client";
+import pino, { type Logger } from "pino";
+import type { IngestEvent } from "../../common/event";
+import type { Sink } from "../sink";
+import {
+  DEAD_LETTER_INSERT_COLUMNS,
+  DEAD_LETTER_TABLE,
+  EVENT_INSERT_COLUMNS,
+  EVENTS_TABLE,
+  runMigrations,
+} from "./migrations";
+import { assertSafeIdentifier, qualifiedName, quoteIdentifier, quoteString } from "./sql";
+
+/** One row of `events` as the writer sends it (MATERIALIZED columns are computed server-side). */
+export interface EventRow {
+  tenant_id: string;
+  event_id: string;
+  session_id: string;
+  seq: number | null;
+  event_name: string;
+  user_id: string;
+  channel: string;
+  /** Epoch milliseconds. */
+  timestamp: number;
+  /** Epoch milliseconds. */
+  received_at: number;
+  /** JSON text of the event's properties. */
+  properties: string;
+  /** Epoch milliseconds of the insert; the ReplacingMergeTree version. */
+  inserted_at: number;
+}
+
+/** The mapping from the canonical event to the `events` columns. */
+export function toEventRow(event: IngestEvent, insertedAtMs: number): EventRow {
+  return {
+    tenant_id: event.tenant_id,
+    event_id: event.event_id,
+    session_id: event.session_id,
+    seq: event.seq,
+    event_name: event.event_name,
+    user_id: event.user_id ?? "",
+    channel: event.channel ?? "",
+    timestamp: event.timestamp,
+    received_at: event.received_at,
+    properties: JSON.stringify(event.properties),
+    inserted_at: insertedAtMs,
+  };
+}
+
+/**
+ * Turns one event into one JSONEachRow line (no trailing newline). The sink's seam for tests:
+ * the default produces valid rows, a test can inject one that yields a line ClickHouse refuses.
+ */
+export type RowFormatter = (event: IngestEvent, insertedAtMs: number) => string;
+
+export const formatEventRow: RowFormatter = (event, insertedAtMs) => JSON.stringify(toEventRow(event, insertedAtMs));
+
+/**
+ * ClickHouse error codes that mean "this input does not fit the table": retrying the same rows
+ * fails the same way, and splitting the batch isolates the rows at fault. Deliberately an allow
+ * list: an unknown code rejects (the caller retries) rather than quarantining good data.
+ */
+const DATA_ERROR_CODES = new Set<number>([
+  6, // CANNOT_PARSE_TEXT
+  25, // CANNOT_PARSE_ESCAPE_SEQUENCE
+  26, // CANNOT_PARSE_QUOTED_STRING
+  27, // CANNOT_PARSE_INPUT_ASSERTION_FAILED
+  38, // CANNOT_PARSE_DATE
+  41, // CANNOT_PARSE_DATETIME
+  53, // TYPE_MISMATCH
+  69, // ARGUMENT_OUT_OF_BOUND
+  70, // CANNOT_CONVERT_TYPE
+  72, // CANNOT_PARSE_NUMBER
+  117, // INCORRECT_DATA (e.g. unknown field in JSONEachRow)
+  130, // CANNOT_READ_ARRAY_FROM_TEXT
+  131, // TOO_LARGE_STRING_SIZE
+  321, // VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE
+  349, // CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN
+]);
+
+/**
+ * Code 252 is both "Too many parts" (overload: splitting makes it worse) and, on servers that
+ * limit it (not 18.16), "Too many partitions for single INSERT block" (a batch spanning too many
+ * days: halves succeed). Only the latter is treated as splittable.
+ */
+const TOO_MANY_PARTITIONS = /too many partitions for single insert block/i;
+
+/** The ClickHouse error code of `err`, from a parsed ClickHouseError or from 18.16's text. */
+export function clickHouseErrorCode(err: unknown): number | undefined {
+  if (err instanceof ClickHouseError) {
+    const n = Number(err.code);
+    return Number.isInteger(n) ? n : undefined;
+  }
+  if (err instanceof Error) {
+    // A Node system error (ECONNREFUSED, ...) has a string `code`; it never came from the server.
+    const sys = (err as NodeJS.ErrnoException).code;
+    if (typeof sys === "string" && /^E[A-Z]/.test(sys)) return undefined;
+    const m = /^\s*Code: (\d+)[.,]/.exec(err.message);
+    if (m) return Number(m[1]);
+  }
+  return undefined;
+}
+
+/** Whether the server refused the insert because of the rows themselves (see DATA_ERROR_CODES). */
+export function isDataError(err: unknown): boolean {
+  const code = clickHouseErrorCode(err);
+  if (code === undefined) return false;
+  if (DATA_ERROR_CODES.has(code)) return true;
+  return code === 252 && err instanceof Error && TOO_MANY_PARTITIONS.test(err.message);
+}
+
+const MAX_ERROR_TEXT = 4096;
+
+/** The error text stored with a dead-lettered row; the same shape on 18.16 and new servers. */
+export function errorText(err: unknown): string {
+  let text: string;
+  if (err instanceof ClickHouseError) {
+    text = `Code: ${err.code}. DB::Exception: ${err.message.trim()} (${err.type ?? "UNKNOWN"})`;
+  } else if (err instanceof Error) {
+    text = err.message.trim();
+  } else {
+    text = String(err);
+  }
+  return text.length > MAX_ERROR_TEXT ? `${text.slice(0, MAX_ERROR_TEXT)}...` : text;
+}
+
+export interface ClickHouseSinkOptions {
+  /** e.g. `http://user:password@clickhouse:8123` */
+  url: string;
+  /** Validated against `^[A-Za-z_][A-Za-z0-9_]*$` at construction. */
+  database: string;
+  logger?: Logger;
+  /** Per HTTP request; a write rejects no later than about this. Default 10 s. */
+  requestTimeoutMs?: number;
+  /** Row formatting seam (tests inject malformed lines). Default `formatEventRow`. */
+  formatRow?: RowFormatter;
+  /** Clock, epoch ms (tests). Default `Date.now`. */
+  now?: () => number;
+}
+
+/**
+ * A @clickhouse/client configured to work with 18.16 and newer servers, logging through pino
+ * instead of the library's console logger.
+ */
+export function createClickHouseClient(url: string, requestTimeoutMs: number, logger: Logger): ClickHouseClient {
+  return createClient({
+    url,
+    request_timeout: requestTimeoutMs,
+    // Off on purpose: response compression adds the `enable_http_compression` setting to every
+    // query; keeping the request set minimal is what makes old servers happy.
+    compression: { request: false, response: false },
+    application: "ingest-node-storage-writer",
+    // Server keep_alive_timeout defaults to 3 s (18.16 and current); reusing a socket the server
+    // is about to close gives ECONNRESET, so drop idle sockets sooner than that.
+    keep_alive: { enabled: true, idle_socket_ttl: 2_000 },
+    log: { LoggerClass: pinoClientLogger(logger) },
+  });
+}
+
+function pinoClientLogger(logger: Logger): new () => ClientLogger {
+  const log = logger.child({ module: "clickhouse-client" });
+  return class implements ClientLogger {
+    trace(p: { message: string; args?: Record<string, unknown> }): void {
+      log.trace(p.args ?? {}, p.message);
+    }
+    debug(p: { message: string; args?: Record<string, unknown> }): void {
+      log.debug(p.args ?? {}, p.message);
+    }
+    info(p: { message: string; args?: Record<string, unknown> }): void {
+      log.info(p.args ?? {}, p.message);
+    }
+    warn(p: { message: string; args?: Record<string, unknown>; err?: Error }): void {
+      log.warn({ ...p.args, err: p.err }, p.message);
+    }
+    error(p: { message: string; args?: Record<string, unknown>; err: Error }): void {
+      log.error({ ...p.args, err: p.err }, p.message);
+    }
+  };
+}
+
+/** A row on its way in: its event (for the dead-letter keys) and its formatted line. */
+interface PreparedRow {
+  event: IngestEvent;
+  line: string;
+}
+
+interface RejectedRow {
+  event: IngestEvent;
+  raw: string;
+  error: string;
+}
+
+export class ClickHouseSink implements Sink {
+  readonly name = "clickhouse";
+  readonly database: string;
+  /** The server's `version()`, read once by `start()`. */
+  serverVersion: string | undefined;
+  /** Rows ClickHouse accepted into `events`. */
+  rowsInserted = 0;
+  /** Rows written to `events_dead_letter` instead. */
+  rowsDeadLettered = 0;
+  /** Successful INSERT requests into `events` (1 per clean batch, more while bisecting). */
+  insertBatches = 0;
+
+  private readonly client: ClickHouseClient;
+  private readonly logger: Logger;
+  private readonly formatRow: RowFormatter;
+  private readonly now: () => number;
+  private readonly insertSql: string;
+  private insertSettings: ClickHouseSettings = {};
+  private started = false;
+  private closed = false;
+  private readonly inFlight = new Set<Promise<unknown>>();
+
+  constructor(options: ClickHouseSinkOptions) {
+    assertSafeIdentifier(options.database, "ClickHouse database");
+    this.database = options.database;
+    this.logger = (options.logger ?? pino({ enabled: false })).child({ sink: "clickhouse" });
+    this.formatRow = options.formatRow ?? formatEventRow;
+    this.now = options.now ?? Date.now;
+    this.client = createClickHouseClient(options.url, options.requestTimeoutMs ?? 10_000, this.logger);
+    // Explicit column list: a column added later with a DEFAULT gets it, and a stray field in a
+    // line is an error instead of being silently dropped.
+    this.insertSql =
+      `INSERT INTO ${qualifiedName(this.database, EVENTS_TABLE)} ` +
+      `(${EVENT_INSERT_COLUMNS.map(quoteIdentifier).join(", ")}) FORMAT JSONEachRow`;
+  }
+
+  async start(): Promise<void> {
+    await runMigrations(this.client, this.database, this.logger);
+    const rs = await this.client.query({ query: "SELECT version() AS version", format: "JSONEachRow" });
+    this.serverVersion = (await rs.json<{ version: string }>())[0]?.version;
+    this.insertSettings = await this.supportedInsertSettings();
+    this.started = true;
+    this.logger.info({ serverVersion: this.serverVersion, insertSettings: this.insertSettings }, "ClickHouse sink started");
+  }
+
+  async write(events: readonly IngestEvent[]): Promise<void> {
+    if (!this.started) throw new Error("ClickHouseSink.write() before start()");
+    if (this.closed) throw new Error("ClickHouseSink.write() after close()");
+    if (events.length === 0) return;
+    const p = this.writeBatch(events);
+    this.inFlight.add(p);
+    try {
+      await p;
+    } finally {
+      this.inFlight.delete(p);
+    }
+  }
+
+  async ready(): Promise<{ ok: boolean; reason?: string }> {
+    if (!this.started) return { ok: false, reason: "not started" };
+    if (this.closed) return { ok: false, reason: "closed" };
+    const res = await this.client.ping();
+    return res.success ? { ok: true } : { ok: false, reason: `ClickHouse ping failed: ${errorText(res.error)}` };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.allSettled([...this.inFlight]);
+    await this.client.close();
+  }
+
+  private async writeBatch(events: readonly IngestEvent[]): Promise<void> {
+    const insertedAt = this.now();
+    const rows: PreparedRow[] = [];
+    const rejected: RejectedRow[] = [];
+    for (const event of events) {
+      try {
+        rows.push({ event, line: this.formatRow(event, insertedAt) });
+      } catch (err) {
+        // Unserialisable properties (a BigInt, a cycle) can never be inserted: quarantine now.
+        rejected.push({ event, raw: safeRaw(event), error: `cannot format row: ${errorText(err)}` });
+      }
+    }
+    if (rows.length > 0) await this.insertOrIsolate(rows, rejected);
+    if (rejected.length > 0) {
+      await this.deadLetter(rejected);
+      this.logger.warn(
+        { rows: events.length, deadLettered: rejected.length, firstError: rejected[0]?.error },
+        "ClickHouse refused rows; quarantined in dead-letter table",
+      );
+    }
+  }
+
+  /**
+   * Inserts `rows`; on a data error splits them in halves until the refused rows are alone.
+   * Costs at most 2n-1 inserts, about 2·log2(n) per bad row in practice.
+   */
+  private async insertOrIsolate(rows: PreparedRow[], rejected: RejectedRow[]): Promise<void> {
+    try {
+      await this.insertLines(rows);
+      this.rowsInserted += rows.length;
+      this.insertBatches += 1;
+      return;
+    } catch (err) {
+      if (!isDataError(err)) throw err;
+      if (rows.length === 1) {
+        const row = rows[0] as PreparedRow;
+        rejected.push({ event: row.event, raw: row.line, error: errorText(err) });
+        return;
+      }
+      this.logger.debug({ rows: rows.length, err: errorText(err) }, "data error; splitting batch");
+    }
+    const mid = Math.ceil(rows.length / 2);
+    await this.insertOrIsolate(rows.slice(0, mid), rejected);
+    await this.insertOrIsolate(rows.slice(mid), rejected);
+  }
+
+  private async insertLines(rows: readonly PreparedRow[]): Promise<void> {
+    let body = "";
+    for (const row of rows) body += row.line + "\n";
+    // exec + raw body: @clickhouse/client's insert() only takes objects for JSON formats, and
+    // the formatted lines are what we want to send (and to dead-letter verbatim).
+    const res = await this.client.exec({
+      query: this.insertSql,
+      values: Readable.from([Buffer.from(body, "utf8")]),
+      clickhouse_settings: this.insertSettings,
+    });
+    // The response body is empty for an INSERT; read it to the end so the socket is reusable.
+    for await (const _chunk of res.stream) {
+      // drain
+    }
+  }
+
+  private async deadLetter(rows: readonly RejectedRow[]): Promise<void> {
+    const failedAt = Math.floor(this.now() / 1000);
+    await this.client.insert({
+      table: qualifiedName(this.database, DEAD_LETTER_TABLE),
+      columns: [...DEAD_LETTER_INSERT_COLUMNS],
+      values: rows.map((r) => ({
+        tenant_id: r.event.tenant_id,
+        event_id: r.event.event_id,
+        raw: r.raw,
+        error: r.error,
+        failed_at: failedAt,
+      })),
+      format: "JSONEachRow",
+      clickhouse_settings: this.insertSettings,
+    });
+    this.rowsDeadLettered += rows.length;
+  }
+
+  /** Settings newer servers need for our semantics, limited to those this server knows. */
+  private async supportedInsertSettings(): Promise<ClickHouseSettings> {
+    const wanted: ClickHouseSettings = {
+      // A user profile may turn async inserts on; with them, "answered success" would no longer
+      // mean "written". 18.16 has no such setting and would refuse the query if we sent it.
+      async_insert: 0,
+    };
+    const names = Object.keys(wanted);
+    const rs = await this.client.query({
+      query: `SELECT name FROM system.settings WHERE name IN (${names.map(quoteString).join(", ")})`,
+      format: "JSONEachRow",
+    });
+    const known = new Set((await rs.json<{ name: string }>()).map((r) => r.name));
+    const out: ClickHouseSettings = {};
+    for (const [k, v] of Object.entries(wanted)) {
+      if (known.has(k)) (out as Record<string, unknown>)[k] = v;
+    }
+    return out;
+  }
+}
+
+/** Best-effort text of an event JSON cannot serialise (inspect copes with BigInt and cycles). */
+function safeRaw(event: IngestEvent): string {
+  return inspect(event, { depth: 6, breakLength: Infinity, maxStringLength: 65_536 });
+}
