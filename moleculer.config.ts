@@ -5,6 +5,7 @@
  */
 import type { BrokerOptions } from "moleculer";
 import type { Config } from "./config/env";
+import { MsgPackrSerializer } from "./actors/common/msgpack-serializer";
 import { ScrapeOnlyPrometheusReporter } from "./actors/edge/prometheus-text";
 
 export interface BrokerSetup {
@@ -18,7 +19,12 @@ export function createBrokerSetup(config: Config): BrokerSetup {
   const options: BrokerOptions = {
     namespace: "ingest",
     nodeID: config.nodeId,
-    transporter: config.natsUrl ? { type: "NATS", options: { url: config.natsUrl } } : undefined,
+    transporter: config.natsUrl
+      ? { type: "NATS", options: { url: config.natsUrl, maxReconnectAttempts: -1, reconnectTimeWait: 500 } }
+      : undefined,
+    serializer: config.natsUrl ? new MsgPackrSerializer() : undefined,
+    // A dead node's sessions move when its heartbeat stops: keep that to a few seconds.
+    registry: { strategy: "RoundRobin", preferLocal: true, discoverer: { type: "Local", options: { heartbeatInterval: config.heartbeatIntervalSec, heartbeatTimeout: config.heartbeatTimeoutSec } } },
     logger: {
       type: "Pino",
       options: {

@@ -45,6 +45,25 @@ export interface Config {
   rateLimitEventsPerSec: number;
   rateLimitBurst: number;
   shutdownTimeoutMs: number;
+  /** WebSocket streams: largest frame (defaults to maxBodyBytes). */
+  wsMaxPayloadBytes: number;
+  /** WebSocket streams: seconds without traffic before uWS closes a socket (it pings first). */
+  wsIdleTimeoutSec: number;
+  /** WebSocket streams: un-acknowledged batches one socket may have in flight. */
+  wsMaxInflight: number;
+  /** WebSocket streams: bytes queued towards a socket before uWS drops and closes it. */
+  wsMaxBackpressureBytes: number;
+  /** JetStream: the event stream is split into this many partition subjects (forwarder order unit). */
+  streamPartitions: number;
+  streamMaxAgeSec: number;
+  streamMaxBytes: number;
+  streamReplicas: number;
+  /** A consumer message not acked this long after delivery is redelivered (e.g. its writer died). */
+  consumerAckWaitMs: number;
+  heartbeatIntervalSec: number;
+  heartbeatTimeoutSec: number;
+  /** ClickHouse: partitions older than this many days are dropped. */
+  retentionDays: number;
 }
 
 export class ConfigError extends Error {
@@ -96,6 +115,18 @@ export const VARIABLES: readonly VariableSpec[] = [
   { name: "RATE_LIMIT_EVENTS_PER_SEC", default: "100000", description: "Token bucket rate per API key" },
   { name: "RATE_LIMIT_BURST", default: "200000", description: "Token bucket burst per API key" },
   { name: "SHUTDOWN_TIMEOUT_MS", default: "9000", description: "Drain budget on SIGTERM before a forced exit" },
+  { name: "WS_MAX_PAYLOAD_BYTES", default: "MAX_BODY_BYTES", description: "Largest WebSocket batch frame (error frame + close 1009 above)" },
+  { name: "WS_IDLE_TIMEOUT_SEC", default: "60", description: "WebSocket idle timeout, with automatic pings (0 = off, else 8-960)" },
+  { name: "WS_MAX_INFLIGHT", default: "64", description: "Un-acknowledged batches per WebSocket; above it a batch is refused (throttle + too_many_inflight)" },
+  { name: "WS_MAX_BACKPRESSURE_BYTES", default: "1048576", description: "Bytes queued to a WebSocket that does not read; new batches are refused above half, the socket is closed above it" },
+  { name: "STREAM_PARTITIONS", default: "8", description: "Cluster: partition subjects of the JetStream event stream (forwarding order unit)" },
+  { name: "STREAM_MAX_AGE_SEC", default: "604800", description: "Cluster: JetStream keeps events this long at most (the outage buffer)" },
+  { name: "STREAM_MAX_BYTES", default: "10737418240", description: "Cluster: JetStream stream size cap; oldest dropped beyond it (counted)" },
+  { name: "STREAM_REPLICAS", default: "1", description: "Cluster: JetStream replicas (3 in a NATS cluster that must survive a server loss)" },
+  { name: "CONSUMER_ACK_WAIT_MS", default: "30000", description: "Cluster: a consumed batch not acked this long is redelivered to another worker" },
+  { name: "HEARTBEAT_INTERVAL_SEC", default: "1", description: "Cluster: Moleculer heartbeat interval" },
+  { name: "HEARTBEAT_TIMEOUT_SEC", default: "4", description: "Cluster: a node silent this long is dead and its sessions move" },
+  { name: "RETENTION_DAYS", default: "30", description: "ClickHouse: daily partitions older than this are dropped" },
 ];
 
 function raw(env: Env, name: string): string | undefined {
@@ -164,6 +195,13 @@ export function parseApiKeys(value: string): ApiKeyEntry[] {
   return entries;
 }
 
+/** uWS refuses idle timeouts between 1 and 7 s (its timer granularity is 4 s) and above 960 s. */
+function wsIdleTimeout(env: Env): number {
+  const value = integer(env, "WS_IDLE_TIMEOUT_SEC", 60, 0, 960);
+  if (value > 0 && value < 8) throw new ConfigError("WS_IDLE_TIMEOUT_SEC", `must be 0 (off) or between 8 and 960, got ${value}`);
+  return value;
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const logLevel = (raw(env, "LOG_LEVEL") ?? "info") as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) {
@@ -185,6 +223,7 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError("NODE_ID", `may use only letters, digits and _ . - (max 128), got "${nodeId}"`);
   }
   const host = raw(env, "HOST") ?? "0.0.0.0";
+  const maxBodyBytes = integer(env, "MAX_BODY_BYTES", 512 * 1024, 64, 64 * 1024 * 1024);
 
   return {
     port: integer(env, "PORT", 8080, 0, 65535),
@@ -203,11 +242,23 @@ export function loadConfig(env: Env = process.env): Config {
     batchMaxWaitMs: integer(env, "BATCH_MAX_WAIT_MS", 20, 0, 60_000),
     segmentMaxBytes: integer(env, "SEGMENT_MAX_BYTES", 64 * 1024 * 1024, 1024),
     segmentMaxAgeMs: integer(env, "SEGMENT_MAX_AGE_MS", 300_000, 100),
-    maxBodyBytes: integer(env, "MAX_BODY_BYTES", 512 * 1024, 64, 64 * 1024 * 1024),
+    maxBodyBytes,
     maxEventsPerBatch: integer(env, "MAX_EVENTS_PER_BATCH", 1000, 1, 100_000),
     dedupWindow: integer(env, "DEDUP_WINDOW", 250_000, 0, 10_000_000),
     rateLimitEventsPerSec: integer(env, "RATE_LIMIT_EVENTS_PER_SEC", 100_000, 1),
     rateLimitBurst: integer(env, "RATE_LIMIT_BURST", 200_000, 1),
     shutdownTimeoutMs: integer(env, "SHUTDOWN_TIMEOUT_MS", 9_000, 100, 600_000),
+    wsMaxPayloadBytes: integer(env, "WS_MAX_PAYLOAD_BYTES", maxBodyBytes, 64, 64 * 1024 * 1024),
+    wsIdleTimeoutSec: wsIdleTimeout(env),
+    wsMaxInflight: integer(env, "WS_MAX_INFLIGHT", 64, 1, 10_000),
+    wsMaxBackpressureBytes: integer(env, "WS_MAX_BACKPRESSURE_BYTES", 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    streamPartitions: integer(env, "STREAM_PARTITIONS", 8, 1, 1024),
+    streamMaxAgeSec: integer(env, "STREAM_MAX_AGE_SEC", 7 * 24 * 3600, 60),
+    streamMaxBytes: integer(env, "STREAM_MAX_BYTES", 10 * 1024 ** 3, 1024 * 1024),
+    streamReplicas: integer(env, "STREAM_REPLICAS", 1, 1, 5),
+    consumerAckWaitMs: integer(env, "CONSUMER_ACK_WAIT_MS", 30_000, 1000, 3_600_000),
+    heartbeatIntervalSec: integer(env, "HEARTBEAT_INTERVAL_SEC", 1, 1, 60),
+    heartbeatTimeoutSec: integer(env, "HEARTBEAT_TIMEOUT_SEC", 4, 2, 600),
+    retentionDays: integer(env, "RETENTION_DAYS", 30, 1, 36500),
   };
 }

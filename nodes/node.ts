@@ -11,12 +11,15 @@
  */
 import { ServiceBroker, type Service, type ServiceSchema } from "moleculer";
 import { ConfigError, loadConfig, type Config, type ServiceName } from "../config/env";
-import { createLogger, type Logger } from "../actors/common/logger";
+import { createLogger, type PinoLogger } from "../actors/common/logger";
 import { registerProductMetrics } from "../actors/common/metrics";
 import { createEdgeService } from "../actors/edge/edge.service";
 import { createForwarderService } from "../actors/forwarder/forwarder.service";
 import { createRateLimiterService } from "../actors/rate-limiter/rate-limiter.service";
 import { createSessionService } from "../actors/session/session.service";
+import { closeEventStreamLink } from "../actors/common/event-stream";
+import { ClickHouseSink, createClickHouseClient } from "../actors/storage-writer/clickhouse/clickhouse-sink";
+import { RetentionJob } from "../actors/storage-writer/clickhouse/retention";
 import { FileSink } from "../actors/storage-writer/file-sink";
 import type { Sink } from "../actors/storage-writer/sink";
 import { createStorageWriterService } from "../actors/storage-writer/storage-writer.service";
@@ -34,16 +37,56 @@ export interface RunningNode {
   shutdown(reason: string): Promise<void>;
 }
 
-function createSink(config: Config): Sink {
-  return new FileSink({
-    dir: config.dataDir,
-    nodeId: config.nodeId,
-    maxBytes: config.segmentMaxBytes,
-    maxAgeMs: config.segmentMaxAgeMs,
-  });
+interface SinkSetup {
+  sink: Sink;
+  /** Housekeeping that lives as long as the sink (ClickHouse retention). */
+  startJobs(): void;
+  stopJobs(): Promise<void>;
 }
 
-export async function startNode(config: Config, logger: Logger): Promise<RunningNode> {
+function createSink(config: Config, logger: PinoLogger): SinkSetup {
+  if (!config.clickhouseUrl) {
+    const sink = new FileSink({
+      dir: config.dataDir,
+      nodeId: config.nodeId,
+      maxBytes: config.segmentMaxBytes,
+      maxAgeMs: config.segmentMaxAgeMs,
+    });
+    return { sink, startJobs: () => undefined, stopJobs: async () => undefined };
+  }
+  const chLogger = logger.child({ mod: "clickhouse" });
+  const sink = new ClickHouseSink({ url: config.clickhouseUrl, database: config.clickhouseDatabase, logger: chLogger });
+  const client = createClickHouseClient(config.clickhouseUrl, 30_000, chLogger);
+  const retention = new RetentionJob({
+    client,
+    database: config.clickhouseDatabase,
+    retentionDays: config.retentionDays,
+    logger: chLogger,
+  });
+  return {
+    sink,
+    startJobs: () => retention.start(),
+    stopJobs: async () => {
+      await retention.stop();
+      await client.close();
+    },
+  };
+}
+
+function storageWriterSchema(config: Config, logger: PinoLogger): ServiceSchema {
+  const setup = createSink(config, logger);
+  const schema = createStorageWriterService(config, setup.sink, { onStop: () => setup.stopJobs() });
+  const started = schema.started as () => Promise<void>;
+  return {
+    ...schema,
+    async started() {
+      await started.call(this);
+      setup.startJobs();
+    },
+  };
+}
+
+export async function startNode(config: Config, logger: PinoLogger): Promise<RunningNode> {
   const { options, prometheus } = createBrokerSetup(config);
   const broker = new ServiceBroker(options);
   registerProductMetrics(broker);
@@ -58,7 +101,7 @@ export async function startNode(config: Config, logger: Logger): Promise<Running
     session: createSessionService(config),
     validator: createValidatorService(config),
     "rate-limiter": createRateLimiterService(config),
-    "storage-writer": createStorageWriterService(config, createSink(config)),
+    "storage-writer": storageWriterSchema(config, logger),
     forwarder: createForwarderService(config),
   };
   const services = new Map<ServiceName, Service>();
@@ -80,11 +123,18 @@ export async function startNode(config: Config, logger: Logger): Promise<Running
   const shutdown = (reason: string): Promise<void> => {
     stopping ??= (async () => {
       logger.info({ reason }, "shutting down: draining");
+      if (config.natsUrl && services.has("session")) {
+        // Rolling restart: edges stop routing sessions here before this actor stops taking them,
+        // so clients see no error. Calls already on their way are still served.
+        await broker.broadcast("session.draining", { nodeID: broker.nodeID });
+        await new Promise((r) => setTimeout(r, 300));
+      }
       for (const name of STOP_ORDER) {
         const service = services.get(name);
         if (service) await broker.destroyService(service);
       }
       await broker.stop();
+      await closeEventStreamLink();
       logger.info("shutdown complete");
     })();
     return stopping;

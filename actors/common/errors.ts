@@ -21,6 +21,10 @@ export const ERRORS = {
   internal: { status: 500, message: "Internal error" },
   unavailable: { status: 503, message: "The durable path is unavailable; retry later" },
   shutting_down: { status: 503, message: "This node is shutting down; retry on another node" },
+  // WebSocket streams (GET /v1/stream). The status is nominal: these travel in error frames.
+  invalid_frame: { status: 400, message: 'WebSocket frame must be {"seq":n,"events":[...]} as JSON text or msgpack binary' },
+  frame_too_large: { status: 413, message: "WebSocket frame is larger than allowed" },
+  too_many_inflight: { status: 429, message: "Too many unacknowledged batches on this stream; wait for acks and resend" },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -23,6 +23,8 @@ export const METRIC = {
   forwardQueue: "ingest.forwarder.queue_events",
   activeSessions: "ingest.session.active_mailboxes",
   rateLimited: "ingest.ratelimit.throttled",
+  wsConnections: "ingest.ws.connections",
+  wsFrames: "ingest.ws.frames",
 } as const;
 
 let registered = new WeakSet<object>();
@@ -62,6 +64,9 @@ export function registerProductMetrics(broker: ServiceBroker): void {
   gauge(METRIC.forwardQueue, "Events waiting in the forwarder");
   gauge(METRIC.activeSessions, "Session mailboxes with work queued");
   counter(METRIC.rateLimited, "Requests refused by the rate limiter", ["scope"]);
+  gauge(METRIC.wsConnections, "Open WebSocket event streams");
+  // outcome: acked, rejected (error frame for the batch), throttled, invalid (frame-level, socket closed), dropped (backpressure)
+  counter(METRIC.wsFrames, "WebSocket batch frames by outcome", ["outcome"]);
 }
 
 /** For tests that build several brokers in one process. */

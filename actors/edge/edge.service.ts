@@ -32,6 +32,12 @@ export function createEdgeService(config: Config, deps: EdgeServiceDeps): Servic
 
   return {
     name: "edge",
+    events: {
+      /** A session node is leaving: route its sessions to their next owner from now on. */
+      "session.draining"(ctx: { params: { nodeID: string } }) {
+        router?.nodeDraining(ctx.params.nodeID);
+      },
+    },
     actions: {
       /** Stops taking requests and waits for those in flight (rolling restarts, SIGTERM). */
       drain: {
@@ -46,7 +52,7 @@ export function createEdgeService(config: Config, deps: EdgeServiceDeps): Servic
     async started() {
       const broker: ServiceBroker = this.broker;
       const keys = new ApiKeyStore(config.apiKeys);
-      router = new SessionRouter(broker);
+      router = new SessionRouter(broker, { cluster: config.natsUrl !== null, callTimeoutMs: 10_000 });
       const leases = new LeaseCache(
         (key, wanted, min) => broker.call<LeaseGrant, { key: string; wanted: number; min: number }>("rate-limiter.lease", { key, wanted, min }),
         { chunk: () => Math.max(1, Math.floor(config.rateLimitEventsPerSec / 20)), ttlMs: 1000 },
@@ -125,6 +131,7 @@ export function createEdgeService(config: Config, deps: EdgeServiceDeps): Servic
     },
     async stopped() {
       if (leaseSweeper) clearInterval(leaseSweeper);
+      router?.close();
       server?.close();
       server = null;
     },

@@ -1,17 +1,22 @@
 /**
- * The forwarder service: receives durable events in per-session order and POSTs them, in
- * batches and in the same order, to FORWARD_URL. Without FORWARD_URL it only counts what it
- * would have sent. Its queue is bounded so a dead target never slows ingestion.
+ * The forwarder service: delivers durable events, in per-session order, in batches, to
+ * FORWARD_URL. Without FORWARD_URL it has nothing to deliver to and says so at start-up.
+ *  - single-process mode: the session actor hands it each durable batch (`forward`); a bounded
+ *    queue means a dead target never slows ingestion (drops are counted and logged);
+ *  - cluster mode: it consumes the JetStream event stream partition by partition, in order.
  */
 import type { Context, ServiceSchema } from "moleculer";
 import type { Config } from "../../config/env";
 import type { IngestEvent } from "../common/event";
+import { EVENT_STREAM, eventStreamLink } from "../common/event-stream";
 import { METRIC } from "../common/metrics";
 import { ForwardQueue } from "./forward-queue";
 import { postJsonBatch } from "./http-target";
+import { StreamForwarder } from "./stream-forwarder";
 
 export function createForwarderService(config: Config): ServiceSchema {
   let queue: ForwardQueue<IngestEvent> | null = null;
+  let streamForwarder: StreamForwarder | null = null;
   let gauge: NodeJS.Timeout | null = null;
 
   return {
@@ -26,23 +31,42 @@ export function createForwarderService(config: Config): ServiceSchema {
         },
       },
     },
-    started() {
+    async started() {
       const metrics = this.broker.metrics;
       const logger = this.logger;
       const target = config.forwardUrl;
       if (!target) {
-        logger.info("FORWARD_URL is not set: the forwarder accepts nothing to deliver");
+        logger.info("FORWARD_URL is not set: the forwarder has no target and delivers nothing");
+        return;
+      }
+      const deliver = (events: IngestEvent[]) => postJsonBatch(target, events, 10_000);
+      const onDelivered = (n: number) => metrics.increment(METRIC.forwarded, undefined, n);
+      const onFailure = (error: unknown, attempt: number) => {
+        metrics.increment(METRIC.forwardFailures);
+        if (attempt === 1 || attempt % 10 === 0) logger.warn({ err: error, attempt }, "forward attempt failed");
+      };
+      if (config.natsUrl) {
+        const link = await eventStreamLink(config, logger);
+        streamForwarder = new StreamForwarder({
+          nc: link.nc,
+          stream: EVENT_STREAM,
+          partitions: config.streamPartitions,
+          deliver,
+          ackWaitMs: config.consumerAckWaitMs,
+          retryMaxMs: Math.min(10_000, Math.floor(config.consumerAckWaitMs / 2)),
+          logger,
+          onDelivered,
+          onFailure,
+        });
+        await streamForwarder.start();
         return;
       }
       queue = new ForwardQueue<IngestEvent>({
-        deliver: (events) => postJsonBatch(target, events, 10_000),
+        deliver,
         maxBatch: 1000,
         maxQueued: 1_000_000,
-        onDelivered: (n) => metrics.increment(METRIC.forwarded, undefined, n),
-        onFailure: (error, attempt) => {
-          metrics.increment(METRIC.forwardFailures);
-          if (attempt === 1 || attempt % 10 === 0) logger.warn({ err: error, attempt }, "forward attempt failed");
-        },
+        onDelivered,
+        onFailure,
         onDrop: (n, reason) => {
           metrics.increment(METRIC.forwardDropped, { reason }, n);
           logger.error({ events: n, reason }, "forwarder dropped events");
@@ -52,6 +76,7 @@ export function createForwarderService(config: Config): ServiceSchema {
     },
     async stopped() {
       if (gauge) clearInterval(gauge);
+      await streamForwarder?.stop();
       if (!queue) return;
       // Give the target a moment to take what is queued; what is left is reported, not hidden.
       await Promise.race([queue.idle(), new Promise((r) => setTimeout(r, 2000))]);

@@ -36,6 +36,10 @@ export class SessionActor {
     this.lastSeq = new LRUCache<string, number>({ max: options.seqWindow ?? 100_000 });
   }
 
+  get isDraining(): boolean {
+    return this.draining;
+  }
+
   get activeMailboxes(): number {
     return this.mailboxes.active;
   }

@@ -1,16 +1,22 @@
 /**
  * The session actor service. It receives every session of a request that this node owns,
- * serialises each session through its mailbox, drops duplicates, and answers once the
- * accepted events are durable. Durable means: the storage writer committed them (single-process
- * mode). Durable events are then handed, in session order, to the forwarder.
+ * serialises each session through its mailbox, drops duplicates, and answers once the accepted
+ * events are durable:
+ *  - single-process mode: the storage writer committed them to the sink; durable batches are
+ *    then handed, in session order, to the forwarder;
+ *  - cluster mode: JetStream acknowledged their publish; storage writers and forwarders consume
+ *    the stream themselves.
  */
-import type { Context, ServiceBroker, ServiceSchema } from "moleculer";
+import { Errors, type Context, type ServiceBroker, type ServiceSchema } from "moleculer";
 import type { Config } from "../../config/env";
 import type { IngestEvent, SessionIngestRequest } from "../common/event";
-import { METRIC } from "../common/metrics";
 import { serviceAvailable } from "../common/broker";
+import { eventStreamLink } from "../common/event-stream";
+import { METRIC } from "../common/metrics";
+import { SESSION_DRAINING } from "../edge/session-router";
 import { Coalescer } from "./coalescer";
 import { SessionActor, type SessionIngestStats } from "./session-actor";
+import { StreamPersister } from "./stream-persister";
 
 export function createSessionService(config: Config): ServiceSchema {
   let actor: SessionActor | null = null;
@@ -21,7 +27,10 @@ export function createSessionService(config: Config): ServiceSchema {
     actions: {
       ingest: {
         async handler(ctx: Context<SessionIngestRequest>): Promise<SessionIngestStats> {
-          if (!actor) throw new Error("session actor is not started");
+          if (!actor || actor.isDraining) {
+            // The edge sends these sessions to their next owner.
+            throw new Errors.MoleculerRetryableError("session actor is draining", 503, SESSION_DRAINING);
+          }
           const stats = await actor.ingest(ctx.params);
           const metrics = this.broker.metrics;
           if (stats.seqGaps > 0) metrics.increment(METRIC.seqGaps, undefined, stats.seqGaps);
@@ -30,23 +39,35 @@ export function createSessionService(config: Config): ServiceSchema {
         },
       },
     },
-    started() {
+    async started() {
       const broker: ServiceBroker = this.broker;
       const logger = this.logger;
-      const toStorage = new Coalescer<IngestEvent>(
-        (events) => broker.call("storage-writer.write", { events }),
-        config.batchMaxEvents,
-      );
-      actor = new SessionActor({
-        dedupWindow: config.dedupWindow,
-        persist: (events) => toStorage.add(events),
-        onDurable: (events) => {
+      let persist: (events: IngestEvent[]) => Promise<void>;
+      let onDurable: ((events: IngestEvent[]) => void) | undefined;
+      if (config.natsUrl) {
+        const link = await eventStreamLink(config, logger);
+        const persister = new StreamPersister({
+          js: () => link.js,
+          partitions: config.streamPartitions,
+          maxPayloadBytes: Math.floor(link.nc.info?.max_payload ?? 1024 * 1024) - 4096,
+          publishTimeoutMs: 5_000,
+          maxCoalescedEvents: config.batchMaxEvents,
+        });
+        persist = (events) => persister.persist(events);
+      } else {
+        const toStorage = new Coalescer<IngestEvent>(
+          (events) => broker.call("storage-writer.write", { events }),
+          config.batchMaxEvents,
+        );
+        persist = (events) => toStorage.add(events);
+        onDurable = (events) => {
           if (!serviceAvailable(broker, "forwarder")) return;
           broker.call("forwarder.forward", { events }).catch((error: unknown) => {
             logger.warn({ err: error, events: events.length }, "forwarder did not take a durable batch");
           });
-        },
-      });
+        };
+      }
+      actor = new SessionActor({ dedupWindow: config.dedupWindow, persist, onDurable });
       gauge = setInterval(() => broker.metrics.set(METRIC.activeSessions, actor?.activeMailboxes ?? 0), 1000).unref();
     },
     async stopped() {

@@ -1,16 +1,24 @@
 /**
- * The storage-writer service: batches events (closing at BATCH_MAX_EVENTS or BATCH_MAX_WAIT_MS)
- * and commits each batch to the sink, answering a write only once its batch is durable.
+ * The storage-writer service. Batches close at BATCH_MAX_EVENTS or BATCH_MAX_WAIT_MS and each
+ * batch is one sink commit (one fsynced segment write, one ClickHouse insert).
+ *  - single-process mode: the session actor calls `write` and is answered once its batch is durable;
+ *  - cluster mode: the writer consumes the JetStream event stream as the "storage-writer" group.
  */
 import type { Context, ServiceSchema } from "moleculer";
 import type { Config } from "../../config/env";
 import type { IngestEvent } from "../common/event";
+import { EVENT_STREAM, EVENT_SUBJECT_PREFIX, eventStreamLink } from "../common/event-stream";
 import { METRIC } from "../common/metrics";
-import { Batcher } from "./batcher";
+import { Batcher, type BatcherOptions } from "./batcher";
 import type { Sink } from "./sink";
+import { StreamWriter } from "./stream-writer";
 
-export function createStorageWriterService(config: Config, sink: Sink): ServiceSchema {
+/** A sink failing for longer than this makes /ready say so (the stream is holding a backlog). */
+const LAG_READY_LIMIT_MS = 5_000;
+
+export function createStorageWriterService(config: Config, sink: Sink, extras: { onStop?: () => Promise<void> } = {}): ServiceSchema {
   let batcher: Batcher<IngestEvent> | null = null;
+  let streamWriter: StreamWriter | null = null;
   let gauge: NodeJS.Timeout | null = null;
 
   return {
@@ -18,14 +26,19 @@ export function createStorageWriterService(config: Config, sink: Sink): ServiceS
     actions: {
       write: {
         async handler(ctx: Context<{ events: IngestEvent[] }>): Promise<{ stored: number }> {
-          if (!batcher) throw new Error("storage-writer is not started");
+          if (!batcher) throw new Error("storage-writer takes direct writes only in single-process mode");
           await batcher.add(ctx.params.events);
           return { stored: ctx.params.events.length };
         },
       },
       ready: {
-        handler(): Promise<{ ok: boolean; reason?: string }> {
-          return sink.ready();
+        async handler(): Promise<{ ok: boolean; reason?: string; pending: number }> {
+          const pending = batcher?.pending ?? streamWriter?.pendingEvents ?? 0;
+          const failing = streamWriter?.failingForMs ?? 0;
+          if (failing > LAG_READY_LIMIT_MS) {
+            return { ok: false, reason: `${sink.name} sink failing for ${Math.round(failing / 1000)} s; stream is buffering`, pending };
+          }
+          return { ...(await sink.ready()), pending };
         },
       },
       flush: {
@@ -39,28 +52,51 @@ export function createStorageWriterService(config: Config, sink: Sink): ServiceS
       const metrics = this.broker.metrics;
       const logger = this.logger;
       await sink.start();
-      batcher = new Batcher<IngestEvent>({
-        maxItems: config.batchMaxEvents,
-        maxWaitMs: config.batchMaxWaitMs,
-        commit: (events) => sink.write(events),
-        onCommitted: ({ items, durationMs, error }) => {
-          const labels = { sink: sink.name };
-          if (error) {
-            metrics.increment(METRIC.batchesFailed, labels);
-            logger.error({ err: error, events: items }, "storage batch commit failed");
-            return;
-          }
-          metrics.increment(METRIC.batchesFlushed, labels);
-          metrics.increment(METRIC.rowsStored, labels, items);
-          metrics.observe(METRIC.flushLatency, durationMs, labels);
-        },
-      });
-      gauge = setInterval(() => metrics.set(METRIC.storagePending, batcher?.pending ?? 0), 1000).unref();
-      logger.info({ sink: sink.name }, "storage-writer started");
+      const labels = { sink: sink.name };
+      const onCommitted: BatcherOptions<IngestEvent>["onCommitted"] = ({ items, durationMs, error }) => {
+        if (error) {
+          metrics.increment(METRIC.batchesFailed, labels);
+          logger.error({ err: error, events: items }, "storage batch commit failed");
+          return;
+        }
+        metrics.increment(METRIC.batchesFlushed, labels);
+        metrics.increment(METRIC.rowsStored, labels, items);
+        metrics.observe(METRIC.flushLatency, durationMs, labels);
+      };
+      if (config.natsUrl) {
+        const link = await eventStreamLink(config, logger);
+        streamWriter = new StreamWriter({
+          nc: link.nc,
+          stream: EVENT_STREAM,
+          filterSubject: `${EVENT_SUBJECT_PREFIX}.>`,
+          sink,
+          batchMaxEvents: config.batchMaxEvents,
+          batchMaxWaitMs: config.batchMaxWaitMs,
+          ackWaitMs: config.consumerAckWaitMs,
+          maxAckPending: 20_000,
+          dedupWindow: config.dedupWindow,
+          logger,
+          onCommitted,
+          onRetry: () => metrics.increment(METRIC.batchesFailed, labels),
+        });
+        await streamWriter.start();
+      } else {
+        batcher = new Batcher<IngestEvent>({
+          maxItems: config.batchMaxEvents,
+          maxWaitMs: config.batchMaxWaitMs,
+          commit: (events) => sink.write(events),
+          onCommitted,
+        });
+      }
+      gauge = setInterval(() => metrics.set(METRIC.storagePending, batcher?.pending ?? streamWriter?.pendingEvents ?? 0), 1000);
+      gauge.unref();
+      logger.info({ sink: sink.name, mode: config.natsUrl ? "stream consumer" : "direct" }, "storage-writer started");
     },
     async stopped() {
       if (gauge) clearInterval(gauge);
+      await streamWriter?.stop();
       await batcher?.flush();
+      await extras.onStop?.();
       await sink.close();
     },
   };

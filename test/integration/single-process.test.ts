@@ -105,7 +105,7 @@ describe("single-process node", () => {
             };
           });
           // Authorization: Bearer works as well as X-API-Key.
-          const headers = s % 2 === 0 ? { "X-API-Key": "key-a" } : { Authorization: "Bearer key-a" };
+          const headers: Record<string, string> = s % 2 === 0 ? { "X-API-Key": "key-a" } : { Authorization: "Bearer key-a" };
           const res = await postEvents(node.url, { events }, headers);
           expect(res.status).toBe(202);
           expect(res.body).toEqual({ accepted: perBatch, duplicates: 0, rejected: [] });

@@ -1,0 +1,147 @@
+/**
+ * Cluster-mode storage: a durable JetStream consumer group ("storage-writer") feeding the same
+ * Batcher and Sink as single-process mode. Every writer node pulls from the same durable, so
+ * starting another writer shares the work; a writer that dies leaves its un-acked messages to be
+ * redelivered to the others after the ack wait.
+ *
+ * A message is acked only after every event in it is committed by the sink. While the sink is
+ * down, the commit is retried with capped exponential backoff and jitter, pending messages are
+ * kept alive with `working()`, and the stream holds the backlog; `maxAckPending` bounds what a
+ * writer holds in memory, and the drain after recovery is one batch commit at a time.
+ * Redeliveries of events already committed are dropped by a bounded (tenant, event_id) window.
+ */
+import type { NatsConnection } from "nats";
+import { LRUCache } from "lru-cache";
+import type { IngestEvent } from "../common/event";
+import { backoffDelay, Sleeper } from "../common/backoff";
+import { BatchConsumer, type BatchMessage } from "../common/jetstream";
+import type { Logger } from "../common/logger";
+import { Batcher, type BatcherOptions } from "./batcher";
+import type { Sink } from "./sink";
+
+export interface StreamWriterOptions {
+  nc: NatsConnection;
+  stream: string;
+  filterSubject: string;
+  sink: Sink;
+  batchMaxEvents: number;
+  batchMaxWaitMs: number;
+  ackWaitMs: number;
+  maxAckPending: number;
+  dedupWindow: number;
+  retryBaseMs?: number;
+  retryMaxMs?: number;
+  logger: Logger;
+  onCommitted?: BatcherOptions<IngestEvent>["onCommitted"];
+  onRetry?: (attempt: number, error: unknown) => void;
+}
+
+export class StreamWriter {
+  private readonly consumer: BatchConsumer;
+  private readonly batcher: Batcher<IngestEvent>;
+  private readonly committed: LRUCache<string, true> | null;
+  private readonly pending = new Set<BatchMessage>();
+  private readonly sleeper = new Sleeper();
+  private keepAlive: NodeJS.Timeout | null = null;
+  private stopping = false;
+  private failingSince: number | null = null;
+
+  constructor(private readonly options: StreamWriterOptions) {
+    this.committed = options.dedupWindow > 0 ? new LRUCache<string, true>({ max: options.dedupWindow }) : null;
+    this.batcher = new Batcher<IngestEvent>({
+      maxItems: options.batchMaxEvents,
+      maxWaitMs: options.batchMaxWaitMs,
+      commit: (events) => this.commitWithRetry(events),
+      onCommitted: options.onCommitted,
+    });
+    this.consumer = new BatchConsumer(options.nc, {
+      stream: options.stream,
+      durable: "storage-writer",
+      filterSubject: options.filterSubject,
+      handler: (messages) => this.take(messages),
+      maxMessages: 256,
+      expiresMs: 2_000,
+      ackWaitMs: options.ackWaitMs,
+      maxAckPending: options.maxAckPending,
+      logger: options.logger,
+    });
+  }
+
+  /** Events taken from the stream and not yet committed. */
+  get pendingEvents(): number {
+    return this.batcher.pending;
+  }
+
+  /** Milliseconds the sink has been failing (0 when healthy): the lag signal for /ready. */
+  get failingForMs(): number {
+    return this.failingSince === null ? 0 : Date.now() - this.failingSince;
+  }
+
+  async start(): Promise<void> {
+    await this.consumer.start();
+    // Long outages outlast the ack wait: tell JetStream we still hold these, or it redelivers them.
+    this.keepAlive = setInterval(() => {
+      for (const message of this.pending) message.working();
+    }, Math.max(500, Math.floor(this.options.ackWaitMs / 3)));
+    this.keepAlive.unref();
+  }
+
+  async stop(): Promise<void> {
+    await this.consumer.stop();
+    // Whatever was taken is committed (or, if the sink is down, left un-acked for redelivery).
+    this.stopping = true;
+    this.sleeper.wakeAll();
+    await this.batcher.flush().catch(() => undefined);
+    if (this.keepAlive) clearInterval(this.keepAlive);
+  }
+
+  /** Hands the messages' events to the batcher and returns at once: acks follow the commit. */
+  private async take(messages: BatchMessage[]): Promise<void> {
+    for (const message of messages) {
+      const fresh = this.committed ? message.events.filter((e) => !this.committed!.has(keyOf(e))) : message.events;
+      if (fresh.length === 0) {
+        message.ack();
+        continue;
+      }
+      this.pending.add(message);
+      this.batcher.add(fresh).then(
+        () => {
+          if (this.committed) for (const e of fresh) this.committed.set(keyOf(e), true);
+          this.pending.delete(message);
+          message.ack();
+        },
+        () => {
+          // Only when stopping with the sink down: let another writer have it now.
+          this.pending.delete(message);
+          message.nak();
+        },
+      );
+    }
+  }
+
+  private async commitWithRetry(events: IngestEvent[]): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.options.sink.write(events);
+        if (this.failingSince !== null) {
+          this.options.logger.info({ downForMs: Date.now() - this.failingSince }, "sink recovered");
+          this.failingSince = null;
+        }
+        return;
+      } catch (error) {
+        this.failingSince ??= Date.now();
+        this.options.onRetry?.(attempt, error);
+        if (this.stopping) throw error;
+        if (attempt === 1 || attempt % 10 === 0) {
+          this.options.logger.warn({ err: error, attempt, events: events.length }, "sink write failed; retrying");
+        }
+        await this.sleeper.sleep(backoffDelay(attempt, this.options.retryBaseMs ?? 200, this.options.retryMaxMs ?? 10_000));
+        if (this.stopping) throw error;
+      }
+    }
+  }
+}
+
+function keyOf(event: IngestEvent): string {
+  return `${event.tenant_id}\u0000${event.event_id}`;
+}
