@@ -305,7 +305,16 @@ export class BatchConsumer {
     private readonly nc: NatsConnection,
     opts: BatchConsumerOptions,
   ) {
-    this.opts = { ...DEFAULTS, ...opts };
+    // Field by field, so an explicit `undefined` in opts still gets the default.
+    this.opts = {
+      ...opts,
+      maxMessages: opts.maxMessages ?? DEFAULTS.maxMessages,
+      expiresMs: opts.expiresMs ?? DEFAULTS.expiresMs,
+      ackWaitMs: opts.ackWaitMs ?? DEFAULTS.ackWaitMs,
+      maxAckPending: opts.maxAckPending ?? DEFAULTS.maxAckPending,
+      maxDeliver: opts.maxDeliver ?? DEFAULTS.maxDeliver,
+      nakDelayMs: opts.nakDelayMs ?? DEFAULTS.nakDelayMs,
+    };
     if (this.opts.expiresMs < 1_000) throw new RangeError("expiresMs must be at least 1000");
     if (this.opts.maxMessages < 1) throw new RangeError("maxMessages must be at least 1");
   }
