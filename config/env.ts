@@ -105,8 +105,8 @@ export const VARIABLES: readonly VariableSpec[] = [
   },
   { name: "FORWARD_URL", default: "(unset)", description: "HTTP endpoint the forwarder POSTs ordered JSON batches to" },
   { name: "LOG_LEVEL", default: "info", description: `pino level: ${LOG_LEVELS.join(", ")}` },
-  { name: "BATCH_MAX_EVENTS", default: "5000", description: "A storage batch closes at this many events" },
-  { name: "BATCH_MAX_WAIT_MS", default: "20", description: "...or this many ms after its first event" },
+  { name: "BATCH_MAX_EVENTS", default: "5000 / 20000 / 50000", description: "A storage batch closes at this many events (file / ClickHouse single-process / ClickHouse cluster)" },
+  { name: "BATCH_MAX_WAIT_MS", default: "20 / 200 / 1000", description: "...or this many ms after its first event, whichever first" },
   { name: "SEGMENT_MAX_BYTES", default: "67108864", description: "File sink: rotate a segment at this size" },
   { name: "SEGMENT_MAX_AGE_MS", default: "300000", description: "File sink: rotate a segment at this age" },
   { name: "MAX_BODY_BYTES", default: "524288", description: "Largest accepted request body (413 above)" },
@@ -202,6 +202,17 @@ function wsIdleTimeout(env: Env): number {
   return value;
 }
 
+/**
+ * Storage batch defaults by sink and mode. ClickHouse wants big, infrequent inserts (its advice:
+ * 10k-100k rows, about one insert per second per writer). In cluster mode clients are acked on
+ * the JetStream publish, so the writer can wait a second; in single-process mode the client waits
+ * for the commit itself, so batches close sooner. The file sink's fsync is cheap per batch.
+ */
+export function defaultBatching(clickhouse: boolean, cluster: boolean): { maxEvents: number; maxWaitMs: number } {
+  if (!clickhouse) return { maxEvents: 5000, maxWaitMs: 20 };
+  return cluster ? { maxEvents: 50_000, maxWaitMs: 1000 } : { maxEvents: 20_000, maxWaitMs: 200 };
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const logLevel = (raw(env, "LOG_LEVEL") ?? "info") as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) {
@@ -209,9 +220,10 @@ export function loadConfig(env: Env = process.env): Config {
   }
   const natsUrl = url(env, "NATS_URL", ["nats:", "tls:", "ws:", "wss:"]);
   const keysValue = raw(env, "INGEST_API_KEYS");
-  // A cluster must never silently accept a well-known key: the dev fallback is single-process only.
-  if (keysValue === undefined && natsUrl !== null) {
-    throw new ConfigError("INGEST_API_KEYS", "is required in cluster mode (NATS_URL is set)");
+  const services = parseServices(env);
+  // A cluster edge must never silently accept a well-known key: the dev fallback is single-process only.
+  if (keysValue === undefined && natsUrl !== null && services.has("edge")) {
+    throw new ConfigError("INGEST_API_KEYS", "is required on edge nodes in cluster mode (NATS_URL is set)");
   }
   const apiKeys = keysValue === undefined ? [{ key: "dev", tenant: "dev" }] : parseApiKeys(keysValue);
   const database = raw(env, "CLICKHOUSE_DATABASE") ?? "ingest";
@@ -223,23 +235,24 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError("NODE_ID", `may use only letters, digits and _ . - (max 128), got "${nodeId}"`);
   }
   const host = raw(env, "HOST") ?? "0.0.0.0";
+  const batchDefaults = defaultBatching(raw(env, "CLICKHOUSE_URL") !== undefined, natsUrl !== null);
   const maxBodyBytes = integer(env, "MAX_BODY_BYTES", 512 * 1024, 64, 64 * 1024 * 1024);
 
   return {
     port: integer(env, "PORT", 8080, 0, 65535),
     host,
     nodeId,
-    services: parseServices(env),
+    services,
     natsUrl,
     clickhouseUrl: url(env, "CLICKHOUSE_URL", ["http:", "https:"]),
     clickhouseDatabase: database,
     dataDir: raw(env, "DATA_DIR") ?? "./data",
     apiKeys,
-    usingDevKey: keysValue === undefined,
+    usingDevKey: keysValue === undefined && services.has("edge"),
     forwardUrl: url(env, "FORWARD_URL", ["http:", "https:"]),
     logLevel,
-    batchMaxEvents: integer(env, "BATCH_MAX_EVENTS", 5000, 1, 1_000_000),
-    batchMaxWaitMs: integer(env, "BATCH_MAX_WAIT_MS", 20, 0, 60_000),
+    batchMaxEvents: integer(env, "BATCH_MAX_EVENTS", batchDefaults.maxEvents, 1, 1_000_000),
+    batchMaxWaitMs: integer(env, "BATCH_MAX_WAIT_MS", batchDefaults.maxWaitMs, 0, 60_000),
     segmentMaxBytes: integer(env, "SEGMENT_MAX_BYTES", 64 * 1024 * 1024, 1024),
     segmentMaxAgeMs: integer(env, "SEGMENT_MAX_AGE_MS", 300_000, 100),
     maxBodyBytes,

@@ -25,6 +25,7 @@ import type { Sink } from "../actors/storage-writer/sink";
 import { createStorageWriterService } from "../actors/storage-writer/storage-writer.service";
 import { createValidatorService } from "../actors/validator/validator.service";
 import { createBrokerSetup } from "../moleculer.config";
+import { startOpsServer } from "./ops-server";
 
 /** Stop order: upstream first, so each service's work is finished by the time it stops. */
 const STOP_ORDER: readonly ServiceName[] = ["edge", "session", "validator", "rate-limiter", "storage-writer", "forwarder"];
@@ -92,28 +93,31 @@ export async function startNode(config: Config, logger: PinoLogger): Promise<Run
   registerProductMetrics(broker);
 
   let port: number | null = null;
-  const schemas: Partial<Record<ServiceName, ServiceSchema>> = {
-    edge: createEdgeService(config, {
-      prometheus,
-      requiredServices: ["validator", "rate-limiter", "session", "storage-writer"],
-      onListening: (p) => (port = p),
-    }),
-    session: createSessionService(config),
-    validator: createValidatorService(config),
-    "rate-limiter": createRateLimiterService(config),
-    "storage-writer": storageWriterSchema(config, logger),
-    forwarder: createForwarderService(config),
+  // Factories, so a node builds (and connects) only what SERVICES asks it to run.
+  const factories: Record<ServiceName, () => ServiceSchema> = {
+    edge: () =>
+      createEdgeService(config, {
+        prometheus,
+        requiredServices: ["validator", "rate-limiter", "session", "storage-writer"],
+        onListening: (p) => (port = p),
+      }),
+    session: () => createSessionService(config),
+    validator: () => createValidatorService(config),
+    "rate-limiter": () => createRateLimiterService(config),
+    "storage-writer": () => storageWriterSchema(config, logger),
+    forwarder: () => createForwarderService(config),
   };
   const services = new Map<ServiceName, Service>();
   for (const name of STOP_ORDER) {
-    const schema = schemas[name];
-    if (schema && config.services.has(name)) services.set(name, broker.createService(schema));
+    if (config.services.has(name)) services.set(name, broker.createService(factories[name]()));
   }
 
   if (config.usingDevKey) {
     logger.warn("INGEST_API_KEYS is not set: accepting the key `dev` for tenant `dev` (single-process development mode only)");
   }
   await broker.start();
+  const opsServer = config.services.has("edge") ? null : await startOpsServer(broker, prometheus, config.host, config.port);
+  if (opsServer) port = (opsServer.address() as { port: number }).port;
   logger.info(
     { node: config.nodeId, services: [...config.services], mode: config.natsUrl ? "cluster" : "single-process", port },
     "node started",
@@ -135,6 +139,7 @@ export async function startNode(config: Config, logger: PinoLogger): Promise<Run
       }
       await broker.stop();
       await closeEventStreamLink();
+      opsServer?.close();
       logger.info("shutdown complete");
     })();
     return stopping;

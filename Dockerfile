@@ -1,0 +1,22 @@
+# The ingest node. Node 20 on Debian 12 (glibc 2.36): the uWebSockets.js build we pin loads there.
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json moleculer.config.ts ./
+COPY config ./config
+COPY actors ./actors
+COPY nodes ./nodes
+RUN npm run build && npm prune --omit=dev
+
+FROM node:20-bookworm-slim
+WORKDIR /app
+ENV NODE_ENV=production PORT=8080 DATA_DIR=/data
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY --from=build /app/package.json ./package.json
+COPY config/schemas ./config/schemas
+EXPOSE 8080
+# SIGTERM drains the node (finishes in-flight batches) within SHUTDOWN_TIMEOUT_MS.
+STOPSIGNAL SIGTERM
+CMD ["node", "dist/nodes/node.js"]
