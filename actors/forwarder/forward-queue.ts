@@ -57,10 +57,11 @@ export class ForwardQueue<T> {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  /** Stops delivering; what is still queued is reported through onDrop. */
+  /** Stops delivering; what is still queued (not the batch in flight) is reported through onDrop. */
   stop(): void {
     this.stopped = true;
-    const left = this.size;
+    // The in-flight batch is reported by run(): delivered if its attempt succeeds, dropped if not.
+    const left = this.queue.length - Math.max(this.head, this.inFlightEnd);
     this.queue = [];
     this.head = 0;
     this.inFlightEnd = 0;
@@ -87,14 +88,20 @@ export class ForwardQueue<T> {
           } catch (error) {
             attempt++;
             this.options.onFailure?.(error, attempt);
-            if (this.stopped) return;
+            if (this.stopped) {
+              this.options.onDrop?.(batch.length, "queue_full");
+              return;
+            }
             if (attempt >= (this.options.maxAttempts ?? Infinity)) {
               this.options.onDrop?.(batch.length, "attempts_exhausted");
               break;
             }
             // Full jitter: retries from many nodes do not arrive in lockstep.
             await this.sleep(random() * Math.min(cap, base * 2 ** (attempt - 1)));
-            if (this.stopped) return;
+            if (this.stopped) {
+              this.options.onDrop?.(batch.length, "queue_full");
+              return;
+            }
           }
         }
         if (this.stopped) return;

@@ -71,15 +71,20 @@ export class Batcher<T> {
 
   private async commit(batch: OpenBatch<T>): Promise<void> {
     const started = performance.now();
+    let failure: { error: unknown } | null = null;
     try {
       await this.options.commit(batch.items);
-      this.options.onCommitted?.({ items: batch.items.length, durationMs: performance.now() - started });
-      for (const waiter of batch.waiters) waiter.resolve();
     } catch (error) {
-      this.options.onCommitted?.({ items: batch.items.length, durationMs: performance.now() - started, error });
-      for (const waiter of batch.waiters) waiter.reject(error);
-    } finally {
-      this.pendingItems -= batch.items.length;
+      failure = { error };
     }
+    this.pendingItems -= batch.items.length;
+    // A metrics hook that throws must neither fail a committed batch nor stall the commit chain.
+    try {
+      this.options.onCommitted?.({ items: batch.items.length, durationMs: performance.now() - started, ...(failure ?? {}) });
+    } catch {
+      // observability only
+    }
+    if (failure) for (const waiter of batch.waiters) waiter.reject(failure.error);
+    else for (const waiter of batch.waiters) waiter.resolve();
   }
 }

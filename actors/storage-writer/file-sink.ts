@@ -50,6 +50,7 @@ export class FileSink implements Sink {
   private segment: OpenSegment | null = null;
   private counter = 0;
   private closed = false;
+  private writing: Promise<void> = Promise.resolve();
   private readonly now: () => number;
 
   constructor(private readonly options: FileSinkOptions) {
@@ -61,7 +62,14 @@ export class FileSink implements Sink {
     await repairSegments(this.options.dir);
   }
 
-  async write(events: readonly IngestEvent[]): Promise<void> {
+  /** Writes run one at a time: each appends at the segment's end offset, which the previous one moved. */
+  write(events: readonly IngestEvent[]): Promise<void> {
+    const run = this.writing.then(() => this.writeNow(events));
+    this.writing = run.catch(() => undefined);
+    return run;
+  }
+
+  private async writeNow(events: readonly IngestEvent[]): Promise<void> {
     if (this.closed) throw new Error("file sink is closed");
     if (events.length === 0) return;
     let text = "";

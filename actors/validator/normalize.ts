@@ -70,14 +70,31 @@ function readId(value: unknown, field: string, errors: string[]): string | null 
   return value;
 }
 
-const ISO_8601 = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/;
+const ISO_8601 =
+  /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
+
+/** Epoch ms of an ISO-8601 string, or NaN. No offset means UTC (never the server's local zone). */
+export function parseIsoTimestamp(value: string): number {
+  const match = ISO_8601.exec(value);
+  if (!match) return NaN;
+  const [, year, month, day, hour, minute, second, offset] = match;
+  const y = Number(year);
+  const m = Number(month);
+  const d = Number(day);
+  // Date.parse rolls 2023-02-29 over to March 1st; an impossible date is an error instead.
+  if (m < 1 || m > 12 || d < 1 || d > new Date(Date.UTC(y, m, 0)).getUTCDate()) return NaN;
+  if (hour !== undefined && (Number(hour) > 23 || Number(minute) > 59 || Number(second ?? 0) > 59)) return NaN;
+  if (hour === undefined) return Date.UTC(y, m - 1, d);
+  const normalized = value.replace(" ", "T") + (offset === undefined ? "Z" : "");
+  return Date.parse(normalized);
+}
 
 function readTimestamp(value: unknown, receivedAt: number, errors: string[]): number {
   if (value === undefined || value === null) return receivedAt;
   if (typeof value === "number") {
     if (Number.isInteger(value) && value >= 0 && value <= 8_640_000_000_000_000) return value;
-  } else if (typeof value === "string" && ISO_8601.test(value)) {
-    const parsed = Date.parse(value);
+  } else if (typeof value === "string") {
+    const parsed = parseIsoTimestamp(value);
     if (!Number.isNaN(parsed)) return parsed;
   }
   errors.push("timestamp must be an ISO-8601 string or epoch milliseconds");
@@ -124,12 +141,12 @@ export function normalizeEvent(raw: unknown, ctx: NormalizeContext, singleEvent 
     if (CANONICAL_KEYS.has(key) || POISON_KEYS.has(key)) continue;
     // Copy lazily: events with no extra fields keep the client's properties object as is.
     folded ??= { ...properties };
-    if (!(key in folded)) folded[key] = raw[key];
+    if (!Object.prototype.hasOwnProperty.call(folded, key)) folded[key] = raw[key];
   }
   // `metadata` next to `properties`: keep it rather than lose it.
   if (raw.properties !== undefined && raw.metadata !== undefined) {
     folded ??= { ...properties };
-    if (!("metadata" in folded)) folded.metadata = raw.metadata;
+    if (!Object.prototype.hasOwnProperty.call(folded, "metadata")) folded.metadata = raw.metadata;
   }
 
   const eventId =

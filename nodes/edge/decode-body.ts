@@ -61,12 +61,14 @@ export function parseEvents(text: string, limits: DecodeLimits): unknown[] {
   } catch {
     throw new IngestError("invalid_json");
   }
-  // The scan is only needed when the text could hold a poisoning key at all.
-  if ((text.includes("__proto__") || text.includes("prototype")) && hasPoisonKeys(parsed)) {
-    throw new IngestError("unsafe_json");
-  }
+  // Depth first: it bounds the recursion of every later walk over the body.
   if (depthExceeds(parsed, limits.maxDepth)) {
     throw new IngestError("too_deep", `Body nests deeper than ${limits.maxDepth} levels`);
+  }
+  // The scan is only needed when the text could spell a poisoning key at all, directly or
+  // through \u escapes (JSON.parse turns "\u005f_proto__" into "__proto__").
+  if ((text.includes("__proto__") || text.includes("prototype") || text.includes("\\u")) && hasPoisonKeys(parsed)) {
+    throw new IngestError("unsafe_json");
   }
   if (Array.isArray(parsed)) return parsed;
   if (typeof parsed === "object" && parsed !== null) {

@@ -23,10 +23,14 @@ interface Lease {
   expiresAt: number;
 }
 
+/** How long a refusal is remembered locally (bounded so a refilled bucket is not ignored for long). */
+const DENIAL_CACHE_MS = 50;
+
 export type TakeOutcome = { ok: true } | { ok: false; retryAfterMs: number };
 
 export class LeaseCache {
   private readonly leases = new Map<string, Lease>();
+  private readonly deniedUntil = new Map<string, { until: number; retryAt: number }>();
   private readonly now: () => number;
 
   constructor(
@@ -47,11 +51,21 @@ export class LeaseCache {
       lease.tokens -= count;
       return { ok: true };
     }
+    // A key that was just refused is refused locally for a moment: under overload a refused
+    // client must not cost a limiter call per request.
+    const denied = this.deniedUntil.get(key);
+    if (denied !== undefined) {
+      if (denied.until > now) return { ok: false, retryAfterMs: Math.max(1, denied.retryAt - now) };
+      this.deniedUntil.delete(key);
+    }
     const have = lease?.tokens ?? 0;
     const need = count - have;
     const grant = await this.acquire(key, need + this.options.chunk(key), need);
     if (grant.granted < need) {
-      return { ok: false, retryAfterMs: Math.max(1, grant.retryAfterMs) };
+      const retryAfterMs = Math.max(1, grant.retryAfterMs);
+      const at = this.now();
+      this.deniedUntil.set(key, { until: at + Math.min(retryAfterMs, DENIAL_CACHE_MS), retryAt: at + retryAfterMs });
+      return { ok: false, retryAfterMs };
     }
     // Re-read: other requests may have changed the lease while we waited.
     const current = this.leases.get(key);
@@ -64,5 +78,6 @@ export class LeaseCache {
   sweep(): void {
     const now = this.now();
     for (const [key, lease] of this.leases) if (lease.expiresAt <= now) this.leases.delete(key);
+    for (const [key, denied] of this.deniedUntil) if (denied.until <= now) this.deniedUntil.delete(key);
   }
 }
