@@ -6,6 +6,18 @@
  * the entry point prints it and exits non-zero before anything listens.
  */
 import os from "node:os";
+import { ConfigError } from "./config-error";
+import { loadApiKeysFile, mergeApiKeys, type ApiKeyFileEntry } from "./keys-file";
+import {
+  defaultSchemasDir,
+  loadTenantTable,
+  parseSchemaPacks,
+  PII_POLICIES,
+  type PiiPolicyName,
+  type TenantTable,
+} from "./tenants";
+
+export { ConfigError };
 
 export const SERVICE_NAMES = ["edge", "session", "validator", "rate-limiter", "storage-writer", "forwarder"] as const;
 export type ServiceName = (typeof SERVICE_NAMES)[number];
@@ -13,10 +25,8 @@ export type ServiceName = (typeof SERVICE_NAMES)[number];
 export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
 const LOG_LEVELS: readonly LogLevel[] = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
 
-export interface ApiKeyEntry {
-  key: string;
-  tenant: string;
-}
+/** A key with its tenant: the key itself, or only its SHA-256 digest (hex) from API_KEYS_FILE. */
+export type ApiKeyEntry = ApiKeyFileEntry;
 
 export interface Config {
   port: number;
@@ -31,6 +41,10 @@ export interface Config {
   /** True when no INGEST_API_KEYS was given and the node fell back to the `dev` key. */
   usingDevKey: boolean;
   forwardUrl: string | null;
+  /** NATS subject the forwarder publishes to instead of FORWARD_URL (cluster mode). */
+  forwardSubject: string | null;
+  forwardBreakerFailures: number;
+  forwardBreakerCooldownMs: number;
   logLevel: LogLevel;
   /** A storage batch closes at this many events... */
   batchMaxEvents: number;
@@ -64,16 +78,25 @@ export interface Config {
   heartbeatTimeoutSec: number;
   /** ClickHouse: partitions older than this many days are dropped. */
   retentionDays: number;
-}
-
-export class ConfigError extends Error {
-  constructor(
-    readonly variable: string,
-    message: string,
-  ) {
-    super(`${variable}: ${message}`);
-    this.name = "ConfigError";
-  }
+  /** API_KEYS_FILE: where extra keys (plaintext or SHA-256 digests) were read from, if anywhere. */
+  apiKeysFile: string | null;
+  /** Per-tenant rate limit, privacy policy, silent mode and schema packs (TENANTS_FILE over env defaults). */
+  tenants: TenantTable;
+  /** Folder of the JSON Schema packs (one sub-folder per pack). */
+  schemasDir: string;
+  /** Largest normalised event, as JSON bytes (rejected with reason `limits` above). */
+  maxEventBytes: number;
+  /** Deepest nesting of objects/arrays in a request body (400 too_deep above). */
+  maxJsonDepth: number;
+  /** Longest string (or object key) anywhere in an event's properties, in characters. */
+  maxStringLength: number;
+  /** Most keys in an event's properties, counted at every depth. */
+  maxPropertiesKeys: number;
+  /** A request body that has not fully arrived this long after its headers gets 408. */
+  bodyTimeoutMs: number;
+  /** Unauthenticated requests (missing/unknown key) per second per client IP before 429 replaces 401. */
+  unauthRatePerSec: number;
+  unauthBurst: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -103,7 +126,12 @@ export const VARIABLES: readonly VariableSpec[] = [
     default: "(unset)",
     description: "`key=tenant,key2=tenant2`; unset in single-process mode = key `dev` for tenant `dev` (with a warning)",
   },
+  { name: "API_KEYS_FILE", default: "(unset)", description: "JSON file of more keys, plaintext or SHA-256 digests: `{\"keys\":[{\"key\"|\"sha256\":\"...\",\"tenant\":\"...\"}]}`" },
+  { name: "TENANTS_FILE", default: "(unset)", description: "JSON file of per-tenant settings (rate, burst, PII policy, silent mode, schema packs) over the defaults below" },
   { name: "FORWARD_URL", default: "(unset)", description: "HTTP endpoint the forwarder POSTs ordered JSON batches to" },
+  { name: "FORWARD_SUBJECT", default: "(unset)", description: "NATS subject the forwarder publishes ordered JSON batches to (cluster mode; instead of FORWARD_URL)" },
+  { name: "FORWARD_BREAKER_FAILURES", default: "5", description: "Consecutive forward failures that open the circuit breaker" },
+  { name: "FORWARD_BREAKER_COOLDOWN_MS", default: "5000", description: "Open circuit waits this long before one probe" },
   { name: "LOG_LEVEL", default: "info", description: `pino level: ${LOG_LEVELS.join(", ")}` },
   { name: "BATCH_MAX_EVENTS", default: "5000 / 20000 / 50000", description: "A storage batch closes at this many events (file / ClickHouse single-process / ClickHouse cluster)" },
   { name: "BATCH_MAX_WAIT_MS", default: "20 / 200 / 1000", description: "...or this many ms after its first event, whichever first" },
@@ -112,8 +140,19 @@ export const VARIABLES: readonly VariableSpec[] = [
   { name: "MAX_BODY_BYTES", default: "524288", description: "Largest accepted request body (413 above)" },
   { name: "MAX_EVENTS_PER_BATCH", default: "1000", description: "Most events in one request (413 above)" },
   { name: "DEDUP_WINDOW", default: "250000", description: "Event ids each node's session actor remembers to drop duplicates (LRU)" },
-  { name: "RATE_LIMIT_EVENTS_PER_SEC", default: "100000", description: "Token bucket rate per API key" },
-  { name: "RATE_LIMIT_BURST", default: "200000", description: "Token bucket burst per API key" },
+  { name: "RATE_LIMIT_EVENTS_PER_SEC", default: "100000", description: "Token bucket rate per API key (tenant default; TENANTS_FILE `rate_per_sec`)" },
+  { name: "RATE_LIMIT_BURST", default: "200000", description: "Token bucket burst per API key (tenant default; TENANTS_FILE `burst`)" },
+  { name: "PII_POLICY", default: "redact", description: `What to do with personal data in an event (tenant default): ${PII_POLICIES.join(", ")}` },
+  { name: "SILENT_MODE", default: "false", description: "Tenant default: answer every request 200 {\"success\":true,\"processed\":n} (seed-000 clients)" },
+  { name: "SCHEMAS_DIR", default: "config/schemas", description: "Folder of the JSON Schema packs (the packs shipped with the node)" },
+  { name: "SCHEMA_PACKS", default: "core,learning", description: "Schema packs of every tenant (tenant default; `none` for none)" },
+  { name: "MAX_EVENT_BYTES", default: "32768", description: "Largest event, as normalised JSON (the event is rejected above)" },
+  { name: "MAX_JSON_DEPTH", default: "32", description: "Deepest object/array nesting of a request body (400 too_deep above)" },
+  { name: "MAX_STRING_LENGTH", default: "8192", description: "Longest string or key in an event's properties, in characters" },
+  { name: "MAX_PROPERTIES_KEYS", default: "500", description: "Most keys in an event's properties, counted at every depth" },
+  { name: "BODY_TIMEOUT_MS", default: "10000", description: "A request body not fully received this long after its headers gets 408" },
+  { name: "UNAUTH_RATE_PER_SEC", default: "10", description: "Requests with a missing/unknown key per second per client IP; 429 instead of 401 above" },
+  { name: "UNAUTH_BURST", default: "20", description: "Burst of requests with a missing/unknown key per client IP" },
   { name: "SHUTDOWN_TIMEOUT_MS", default: "9000", description: "Drain budget on SIGTERM before a forced exit" },
   { name: "WS_MAX_PAYLOAD_BYTES", default: "MAX_BODY_BYTES", description: "Largest WebSocket batch frame (error frame + close 1009 above)" },
   { name: "WS_IDLE_TIMEOUT_SEC", default: "60", description: "WebSocket idle timeout, with automatic pings (0 = off, else 8-960)" },
@@ -195,6 +234,22 @@ export function parseApiKeys(value: string): ApiKeyEntry[] {
   return entries;
 }
 
+function boolean(env: Env, name: string, fallback: boolean): boolean {
+  const value = raw(env, name);
+  if (value === undefined) return fallback;
+  if (/^(true|1|yes)$/i.test(value)) return true;
+  if (/^(false|0|no)$/i.test(value)) return false;
+  throw new ConfigError(name, `must be true or false, got "${value}"`);
+}
+
+function piiPolicy(env: Env): PiiPolicyName {
+  const value = raw(env, "PII_POLICY") ?? "redact";
+  if (!(PII_POLICIES as readonly string[]).includes(value)) {
+    throw new ConfigError("PII_POLICY", `must be one of ${PII_POLICIES.join(", ")}, got "${value}"`);
+  }
+  return value as PiiPolicyName;
+}
+
 /** uWS refuses idle timeouts between 1 and 7 s (its timer granularity is 4 s) and above 960 s. */
 function wsIdleTimeout(env: Env): number {
   const value = integer(env, "WS_IDLE_TIMEOUT_SEC", 60, 0, 960);
@@ -220,12 +275,19 @@ export function loadConfig(env: Env = process.env): Config {
   }
   const natsUrl = url(env, "NATS_URL", ["nats:", "tls:", "ws:", "wss:"]);
   const keysValue = raw(env, "INGEST_API_KEYS");
+  const apiKeysFile = raw(env, "API_KEYS_FILE") ?? null;
+  const noKeys = keysValue === undefined && apiKeysFile === null;
   const services = parseServices(env);
   // A cluster edge must never silently accept a well-known key: the dev fallback is single-process only.
-  if (keysValue === undefined && natsUrl !== null && services.has("edge")) {
-    throw new ConfigError("INGEST_API_KEYS", "is required on edge nodes in cluster mode (NATS_URL is set)");
+  if (noKeys && natsUrl !== null && services.has("edge")) {
+    throw new ConfigError("INGEST_API_KEYS", "is required (or API_KEYS_FILE) on edge nodes in cluster mode (NATS_URL is set)");
   }
-  const apiKeys = keysValue === undefined ? [{ key: "dev", tenant: "dev" }] : parseApiKeys(keysValue);
+  const envKeys: ApiKeyEntry[] = keysValue === undefined ? [] : parseApiKeys(keysValue);
+  const apiKeys: ApiKeyEntry[] = noKeys
+    ? [{ key: "dev", tenant: "dev" }]
+    : apiKeysFile === null
+      ? envKeys
+      : mergeApiKeys(envKeys, loadApiKeysFile(apiKeysFile), apiKeysFile);
   const database = raw(env, "CLICKHOUSE_DATABASE") ?? "ingest";
   if (!/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(database)) {
     throw new ConfigError("CLICKHOUSE_DATABASE", `must be a plain identifier ([A-Za-z_][A-Za-z0-9_]*), got "${database}"`);
@@ -235,8 +297,31 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError("NODE_ID", `may use only letters, digits and _ . - (max 128), got "${nodeId}"`);
   }
   const host = raw(env, "HOST") ?? "0.0.0.0";
+  const forwardUrl = url(env, "FORWARD_URL", ["http:", "https:"]);
+  const forwardSubject = raw(env, "FORWARD_SUBJECT") ?? null;
+  if (forwardSubject !== null) {
+    if (!/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/.test(forwardSubject)) {
+      throw new ConfigError("FORWARD_SUBJECT", `must be a plain NATS subject (tokens of letters, digits, _ and -), got "${forwardSubject}"`);
+    }
+    if (natsUrl === null) throw new ConfigError("FORWARD_SUBJECT", "needs NATS_URL (cluster mode)");
+    if (forwardUrl !== null) throw new ConfigError("FORWARD_SUBJECT", "set FORWARD_URL or FORWARD_SUBJECT, not both");
+  }
   const batchDefaults = defaultBatching(raw(env, "CLICKHOUSE_URL") !== undefined, natsUrl !== null);
   const maxBodyBytes = integer(env, "MAX_BODY_BYTES", 512 * 1024, 64, 64 * 1024 * 1024);
+  const rateLimitEventsPerSec = integer(env, "RATE_LIMIT_EVENTS_PER_SEC", 100_000, 1);
+  const rateLimitBurst = integer(env, "RATE_LIMIT_BURST", 200_000, 1);
+  const schemasDir = raw(env, "SCHEMAS_DIR") ?? defaultSchemasDir();
+  const tenants = loadTenantTable(
+    raw(env, "TENANTS_FILE") ?? null,
+    {
+      ratePerSec: rateLimitEventsPerSec,
+      burst: rateLimitBurst,
+      piiPolicy: piiPolicy(env),
+      silent: boolean(env, "SILENT_MODE", false),
+      schemaPacks: parseSchemaPacks(raw(env, "SCHEMA_PACKS") ?? "core,learning"),
+    },
+    schemasDir,
+  );
 
   return {
     port: integer(env, "PORT", 8080, 0, 65535),
@@ -248,8 +333,11 @@ export function loadConfig(env: Env = process.env): Config {
     clickhouseDatabase: database,
     dataDir: raw(env, "DATA_DIR") ?? "./data",
     apiKeys,
-    usingDevKey: keysValue === undefined && services.has("edge"),
-    forwardUrl: url(env, "FORWARD_URL", ["http:", "https:"]),
+    usingDevKey: noKeys && services.has("edge"),
+    forwardUrl,
+    forwardSubject,
+    forwardBreakerFailures: integer(env, "FORWARD_BREAKER_FAILURES", 5, 1, 1000),
+    forwardBreakerCooldownMs: integer(env, "FORWARD_BREAKER_COOLDOWN_MS", 5000, 10, 3_600_000),
     logLevel,
     batchMaxEvents: integer(env, "BATCH_MAX_EVENTS", batchDefaults.maxEvents, 1, 1_000_000),
     batchMaxWaitMs: integer(env, "BATCH_MAX_WAIT_MS", batchDefaults.maxWaitMs, 0, 60_000),
@@ -258,8 +346,8 @@ export function loadConfig(env: Env = process.env): Config {
     maxBodyBytes,
     maxEventsPerBatch: integer(env, "MAX_EVENTS_PER_BATCH", 1000, 1, 100_000),
     dedupWindow: integer(env, "DEDUP_WINDOW", 250_000, 0, 10_000_000),
-    rateLimitEventsPerSec: integer(env, "RATE_LIMIT_EVENTS_PER_SEC", 100_000, 1),
-    rateLimitBurst: integer(env, "RATE_LIMIT_BURST", 200_000, 1),
+    rateLimitEventsPerSec,
+    rateLimitBurst,
     shutdownTimeoutMs: integer(env, "SHUTDOWN_TIMEOUT_MS", 9_000, 100, 600_000),
     wsMaxPayloadBytes: integer(env, "WS_MAX_PAYLOAD_BYTES", maxBodyBytes, 64, 64 * 1024 * 1024),
     wsIdleTimeoutSec: wsIdleTimeout(env),
@@ -273,5 +361,15 @@ export function loadConfig(env: Env = process.env): Config {
     heartbeatIntervalSec: integer(env, "HEARTBEAT_INTERVAL_SEC", 1, 1, 60),
     heartbeatTimeoutSec: integer(env, "HEARTBEAT_TIMEOUT_SEC", 4, 2, 600),
     retentionDays: integer(env, "RETENTION_DAYS", 30, 1, 36500),
+    apiKeysFile,
+    tenants,
+    schemasDir,
+    maxEventBytes: integer(env, "MAX_EVENT_BYTES", 32 * 1024, 256, 64 * 1024 * 1024),
+    maxJsonDepth: integer(env, "MAX_JSON_DEPTH", 32, 4, 1000),
+    maxStringLength: integer(env, "MAX_STRING_LENGTH", 8192, 1, 64 * 1024 * 1024),
+    maxPropertiesKeys: integer(env, "MAX_PROPERTIES_KEYS", 500, 1, 1_000_000),
+    bodyTimeoutMs: integer(env, "BODY_TIMEOUT_MS", 10_000, 100, 600_000),
+    unauthRatePerSec: integer(env, "UNAUTH_RATE_PER_SEC", 10, 1, 1_000_000),
+    unauthBurst: integer(env, "UNAUTH_BURST", 20, 1, 1_000_000),
   };
 }

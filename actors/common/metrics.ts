@@ -2,7 +2,7 @@
  * The product's own metrics, registered in Moleculer's metric registry so they come out of
  * GET /metrics next to Moleculer's built-in ones. Names are stable: dashboards depend on them.
  */
-import type { ServiceBroker } from "moleculer";
+import type { MetricRegistry, ServiceBroker } from "moleculer";
 
 export const METRIC = {
   eventsReceived: "ingest.events.received",
@@ -22,7 +22,11 @@ export const METRIC = {
   forwardDropped: "ingest.forwarder.events_dropped",
   forwardQueue: "ingest.forwarder.queue_events",
   activeSessions: "ingest.session.active_mailboxes",
+  forwardCircuitOpen: "ingest.forwarder.circuit_open",
+  streamPending: "ingest.stream.pending_messages",
+  streamDiscarded: "ingest.stream.discarded_unconsumed",
   rateLimited: "ingest.ratelimit.throttled",
+  piiDetections: "ingest.pii.detections",
   wsConnections: "ingest.ws.connections",
   wsFrames: "ingest.ws.frames",
 } as const;
@@ -63,7 +67,16 @@ export function registerProductMetrics(broker: ServiceBroker): void {
   counter(METRIC.forwardDropped, "Events the forwarder gave up on (counted and logged)", ["reason"]);
   gauge(METRIC.forwardQueue, "Events waiting in the forwarder");
   gauge(METRIC.activeSessions, "Session mailboxes with work queued");
+  gauge(METRIC.forwardCircuitOpen, "1 while the forward target's circuit breaker is open");
+  metrics.register({
+    type: "gauge",
+    name: METRIC.streamPending,
+    description: "JetStream messages not yet consumed, by consumer (the backlog / lag)",
+    labelNames: ["consumer"],
+  });
+  counter(METRIC.streamDiscarded, "Upper bound of stream messages discarded by stream limits before a consumer read them", ["consumer"]);
   counter(METRIC.rateLimited, "Requests refused by the rate limiter", ["scope"]);
+  counter(METRIC.piiDetections, "Personal data found in events, by kind (whatever the tenant's policy did with it)", ["kind", "tenant"]);
   gauge(METRIC.wsConnections, "Open WebSocket event streams");
   // outcome: acked, rejected (error frame for the batch), throttled, invalid (frame-level, socket closed), dropped (backpressure)
   counter(METRIC.wsFrames, "WebSocket batch frames by outcome", ["outcome"]);
@@ -72,4 +85,12 @@ export function registerProductMetrics(broker: ServiceBroker): void {
 /** For tests that build several brokers in one process. */
 export function resetMetricRegistrationForTests(): void {
   registered = new WeakSet<object>();
+}
+
+/** Publishes a stream consumer's lag report (see stream-lag.ts) as metrics. */
+export function reportLag(metrics: MetricRegistry) {
+  return ({ consumer, pending, discarded }: { consumer: string; pending: number; discarded: number }): void => {
+    metrics.set(METRIC.streamPending, pending, { consumer });
+    if (discarded > 0) metrics.increment(METRIC.streamDiscarded, { consumer }, discarded);
+  };
 }

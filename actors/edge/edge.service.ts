@@ -4,6 +4,7 @@
  */
 import type { ServiceBroker, ServiceSchema } from "moleculer";
 import type { Config } from "../../config/env";
+import { tenantSettings } from "../../config/tenants";
 import type { SessionBatch, SessionIngestResult } from "../common/event";
 import { IngestError } from "../common/errors";
 import { METRIC } from "../common/metrics";
@@ -11,8 +12,14 @@ import { serviceAvailable } from "../common/broker";
 import { ApiKeyStore, presentedKey, type Principal } from "../../nodes/edge/api-keys";
 import { EdgeHttpServer, errorReply, type HttpReply, type IncomingRequest } from "../../nodes/edge/http-server";
 import { IngestHandler, type ValidationOutcome } from "../../nodes/edge/ingest-handler";
-import { LeaseCache, type LeaseGrant } from "../../nodes/edge/rate-lease";
+import { IpLimiter } from "../../nodes/edge/ip-limiter";
+import { LeaseCache } from "../../nodes/edge/rate-lease";
+import { silentReply } from "../../nodes/edge/silent-mode";
+import type { BucketLimits } from "../rate-limiter/token-bucket";
+import { CLOSE } from "../../nodes/edge/ws-frames";
+import { registerStreamRoute, type StreamHandle } from "../../nodes/edge/ws-stream";
 import type { ScrapeOnlyPrometheusReporter } from "./prometheus-text";
+import { LeaseRouter } from "./lease-router";
 import { SessionRouter } from "./session-router";
 
 export interface EdgeServiceDeps {
@@ -28,7 +35,9 @@ const JSON_TYPES = /^(application\/json|text\/plain)(\s*;.*)?$/i;
 export function createEdgeService(config: Config, deps: EdgeServiceDeps): ServiceSchema {
   let server: EdgeHttpServer | null = null;
   let router: SessionRouter | null = null;
+  let leaseRouter: LeaseRouter | null = null;
   let leaseSweeper: NodeJS.Timeout | null = null;
+  let stream: StreamHandle | null = null;
 
   return {
     name: "edge",
@@ -43,8 +52,7 @@ export function createEdgeService(config: Config, deps: EdgeServiceDeps): Servic
       drain: {
         visibility: "public",
         async handler(): Promise<{ drained: true }> {
-          server?.stopAccepting();
-          await server?.drained();
+          await drainEdge(server, stream);
           return { drained: true };
         },
       },
@@ -53,10 +61,22 @@ export function createEdgeService(config: Config, deps: EdgeServiceDeps): Servic
       const broker: ServiceBroker = this.broker;
       const keys = new ApiKeyStore(config.apiKeys);
       router = new SessionRouter(broker, { cluster: config.natsUrl !== null, callTimeoutMs: 10_000 });
+      leaseRouter = new LeaseRouter(broker, { cluster: config.natsUrl !== null, callTimeoutMs: 5_000 });
+      // A key's bucket has its tenant's limits; keys are fixed at start-up, so resolve them once.
+      const limitsByKey = new Map<string, BucketLimits>();
+      for (const principal of keys.principals()) {
+        const settings = tenantSettings(config.tenants, principal.tenant);
+        limitsByKey.set(principal.keyId, { ratePerSec: settings.ratePerSec, burst: settings.burst });
+      }
+      const defaultLimits: BucketLimits = { ratePerSec: config.rateLimitEventsPerSec, burst: config.rateLimitBurst };
+      const limitsOf = (keyId: string): BucketLimits => limitsByKey.get(keyId) ?? defaultLimits;
       const leases = new LeaseCache(
-        (key, wanted, min) => broker.call<LeaseGrant, { key: string; wanted: number; min: number }>("rate-limiter.lease", { key, wanted, min }),
-        { chunk: () => Math.max(1, Math.floor(config.rateLimitEventsPerSec / 20)), ttlMs: 1000 },
+        (key, wanted, min) => leaseRouter!.acquire(key, wanted, min, limitsOf(key)),
+        // A lease is about 50 ms of the key's rate: one call per lease, and little left unused
+        // on an edge when traffic moves to another.
+        { chunk: (key) => Math.max(1, Math.floor(limitsOf(key).ratePerSec / 20)), ttlMs: 1000 },
       );
+      const unauthenticated = new IpLimiter({ ratePerSec: config.unauthRatePerSec, burst: config.unauthBurst });
       leaseSweeper = setInterval(() => leases.sweep(), 5000).unref();
 
       const metrics = broker.metrics;
@@ -75,10 +95,19 @@ export function createEdgeService(config: Config, deps: EdgeServiceDeps): Servic
             throttled: (scope) => metrics.increment(METRIC.rateLimited, { scope }),
           },
         },
-        { maxBodyBytes: config.maxBodyBytes, maxEventsPerBatch: config.maxEventsPerBatch, maxDepth: 32 },
+        { maxBodyBytes: config.maxBodyBytes, maxEventsPerBatch: config.maxEventsPerBatch, maxDepth: config.maxJsonDepth },
       );
 
-      const principalOf = (request: IncomingRequest): Principal | null => keys.authenticate(presentedKey(request.headers));
+      // One digest per request: preflight authenticates, ingest and present reuse the answer.
+      const principals = new WeakMap<IncomingRequest, Principal | null>();
+      const principalOf = (request: IncomingRequest): Principal | null => {
+        let principal = principals.get(request);
+        if (principal === undefined) {
+          principal = keys.authenticate(presentedKey(request.headers));
+          principals.set(request, principal);
+        }
+        return principal;
+      };
 
       server = new EdgeHttpServer(
         {
@@ -88,15 +117,29 @@ export function createEdgeService(config: Config, deps: EdgeServiceDeps): Servic
             body: deps.prometheus.render(),
             contentType: "text/plain; version=0.0.4; charset=utf-8",
           }),
-          ready: async () => readiness(broker, deps.requiredServices, server),
+          ready: async () => readiness(broker, deps.requiredServices, server, config.natsUrl !== null),
           preflight: (request) => {
             if (!principalOf(request)) {
               metrics.increment(METRIC.eventsRejected, { reason: "unauthorized" });
+              // Past its budget a client without a valid key learns only "slow down", so
+              // guessing keys runs at UNAUTH_RATE_PER_SEC per address at most.
+              const slot = unauthenticated.take(request.remoteAddress);
+              if (!slot.ok) {
+                metrics.increment(METRIC.rateLimited, { scope: "ip" });
+                return errorReply("rate_limited", "Too many requests without a valid API key", slot.retryAfterMs / 1000);
+              }
               return errorReply("unauthorized");
             }
             const type = request.headers["content-type"];
             if (type !== undefined && !JSON_TYPES.test(type)) return errorReply("unsupported_media_type");
             return null;
+          },
+          present: (request, reply) => {
+            // The real status, also for silent tenants: their drops stay visible to operators.
+            metrics.increment(METRIC.requests, { route: "/v1/events", status: String(reply.status) });
+            const principal = principalOf(request);
+            if (principal && tenantSettings(config.tenants, principal.tenant).silent) return silentReply(reply);
+            return reply;
           },
           ingest: async (request, body): Promise<HttpReply> => {
             const principal = principalOf(request)!;
@@ -112,7 +155,7 @@ export function createEdgeService(config: Config, deps: EdgeServiceDeps): Servic
                   }),
                 };
               }
-              return { status: 202, body: JSON.stringify(answer) };
+              return { status: 202, body: JSON.stringify(answer), accepted: answer.accepted };
             } catch (error) {
               if (error instanceof IngestError) {
                 if (error.code === "unavailable") this.logger.warn({ err: error }, "durable path unavailable");
@@ -121,37 +164,97 @@ export function createEdgeService(config: Config, deps: EdgeServiceDeps): Servic
               throw error;
             }
           },
+          extend: (app) => {
+            stream = registerStreamRoute(app, {
+              handler,
+              keys,
+              limits: {
+                maxPayloadBytes: config.wsMaxPayloadBytes,
+                maxEventsPerBatch: config.maxEventsPerBatch,
+                maxDepth: config.maxJsonDepth,
+                idleTimeoutSec: config.wsIdleTimeoutSec,
+                maxInflight: config.wsMaxInflight,
+                maxBackpressureBytes: config.wsMaxBackpressureBytes,
+              },
+              record: {
+                connections: (open) => metrics.set(METRIC.wsConnections, open),
+                frame: (outcome) => metrics.increment(METRIC.wsFrames, { outcome }),
+                unauthorized: () => metrics.increment(METRIC.eventsRejected, { reason: "unauthorized" }),
+              },
+              log: this.logger,
+            });
+          },
         },
-        { maxBodyBytes: config.maxBodyBytes, bodyTimeoutMs: 10_000 },
+        { maxBodyBytes: config.maxBodyBytes, bodyTimeoutMs: config.bodyTimeoutMs },
         (error) => this.logger.error({ err: error }, "edge request failed"),
       );
+      // Take no traffic before the services of this very node are up (remote ones are /ready's business).
+      const local = deps.requiredServices.filter((name) => config.services.has(name as never));
+      if (local.length > 0) await broker.waitForServices(local, 60_000);
       const port = await server.listen(config.host, config.port);
       this.logger.info({ host: config.host, port }, "edge listening");
       deps.onListening?.(port);
     },
     async stopped() {
       if (leaseSweeper) clearInterval(leaseSweeper);
+      // Before anything behind the edge stops: in-flight requests and stream batches finish and
+      // get their acks. Half the shutdown budget at most; the rest is for the services after us.
+      const drained = await Promise.race([
+        drainEdge(server, stream).then(() => true),
+        new Promise<false>((resolve) => setTimeout(resolve, config.shutdownTimeoutMs / 2, false).unref()),
+      ]);
+      if (!drained) this.logger.warn({ streamBatches: stream?.inFlight() ?? 0 }, "edge drain timed out");
+      stream = null;
       router?.close();
+      leaseRouter?.close();
       server?.close();
       server = null;
     },
   };
 }
 
-async function readiness(broker: ServiceBroker, required: string[], server: EdgeHttpServer | null): Promise<HttpReply> {
-  const notReady = (reason: string): HttpReply => ({
+/**
+ * Stops new requests, new sockets and new stream batches, waits for those in flight (each until
+ * its events are durable and its answer is written), then closes the streams behind their acks.
+ */
+async function drainEdge(server: EdgeHttpServer | null, stream: StreamHandle | null): Promise<void> {
+  server?.stopAccepting();
+  stream?.stopAccepting();
+  await Promise.all([server?.drained(), stream?.drained()]);
+  stream?.closeAll(CLOSE.goingAway, "node shutting down");
+}
+
+/**
+ * Ready means a request sent now can be acknowledged: the services on the path are reachable and
+ * the durable path works. Single-process: the sink is the durable path, so a failing sink is
+ * 503. Cluster: JetStream is the durable path (checked through a session actor's connection);
+ * a failing sink only grows the stream's backlog, so it is reported in the body (with the lag),
+ * not as 503, which would make load balancers drop every edge during a storage outage.
+ */
+async function readiness(broker: ServiceBroker, required: string[], server: EdgeHttpServer | null, cluster: boolean): Promise<HttpReply> {
+  const notReady = (reason: string, extra: object = {}): HttpReply => ({
     status: 503,
-    body: JSON.stringify({ status: "not_ready", reason }),
+    body: JSON.stringify({ status: "not_ready", reason, ...extra }),
   });
   if (!server || broker.stopping) return notReady("node is shutting down");
   for (const name of required) {
     if (!serviceAvailable(broker, name)) return notReady(`service ${name} is not available`);
   }
+  let storage: { ok: boolean; reason?: string; pending?: number; streamPending?: number };
   try {
-    const sink = await broker.call<{ ok: boolean; reason?: string }, object>("storage-writer.ready", {}, { timeout: 2000 });
-    if (!sink.ok) return notReady(sink.reason ?? "storage is not ready");
+    storage = await broker.call<typeof storage, object>("storage-writer.ready", {}, { timeout: 2000 });
   } catch (error) {
-    return notReady(`storage-writer did not answer: ${(error as Error).message}`);
+    storage = { ok: false, reason: `storage-writer did not answer: ${(error as Error).message}` };
   }
-  return { status: 200, body: JSON.stringify({ status: "ready" }) };
+  if (!cluster) {
+    if (!storage.ok) return notReady(storage.reason ?? "storage is not ready", { storage });
+    return { status: 200, body: JSON.stringify({ status: "ready", storage }) };
+  }
+  try {
+    const stream = await broker.call<{ ok: boolean; reason?: string }, object>("session.ready", {}, { timeout: 2000 });
+    if (!stream.ok) return notReady(stream.reason ?? "event stream is not reachable", { storage });
+  } catch (error) {
+    return notReady(`session actor did not answer: ${(error as Error).message}`, { storage });
+  }
+  return { status: 200, body: JSON.stringify({ status: "ready", storage }) };
 }

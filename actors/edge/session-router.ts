@@ -22,7 +22,8 @@ export interface SessionRouterOptions {
   callTimeoutMs: number;
 }
 
-function isRetryable(error: unknown): boolean {
+/** A failure that says "this node cannot serve the call now", not "the call is bad": try the next owner. */
+export function isRetryable(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   const type = (error as { type?: string }).type;
   return (

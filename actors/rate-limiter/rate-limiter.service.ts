@@ -1,7 +1,9 @@
 /**
  * The rate-limiter service: owns token buckets and grants leases of tokens to edges.
- * Buckets of keys not seen for a while are evicted (an evicted bucket comes back full, which
- * is what an idle key would have refilled to anyway).
+ * Each lease request carries the limits of the key's tenant (the edge resolved them from the
+ * tenant table); a bucket adopts new limits when they change (a config roll-out), keeping at
+ * most the new burst. Buckets of keys not seen for a while are evicted (an evicted bucket
+ * comes back full, which is what an idle key would have refilled to anyway).
  */
 import type { Context, ServiceSchema } from "moleculer";
 import { LRUCache } from "lru-cache";
@@ -12,13 +14,19 @@ export interface LeaseParams {
   key: string;
   wanted: number;
   min: number;
+  /** The key's limits; absent: the defaults from RATE_LIMIT_EVENTS_PER_SEC / RATE_LIMIT_BURST. */
+  ratePerSec?: number;
+  burst?: number;
+}
+
+interface KeyBucket {
+  bucket: TokenBucket;
+  limits: BucketLimits;
 }
 
 export function createRateLimiterService(config: Config): ServiceSchema {
-  const limits: BucketLimits = { ratePerSec: config.rateLimitEventsPerSec, burst: config.rateLimitBurst };
-  // A bucket left alone for burst/rate seconds is full again, so forgetting it changes nothing.
-  const idleMs = Math.max(1000, Math.ceil((limits.burst / limits.ratePerSec) * 1000));
-  const buckets = new LRUCache<string, TokenBucket>({ max: 1_000_000, ttl: idleMs, updateAgeOnGet: true });
+  const defaults: BucketLimits = { ratePerSec: config.rateLimitEventsPerSec, burst: config.rateLimitBurst };
+  const buckets = new LRUCache<string, KeyBucket>({ max: 1_000_000, updateAgeOnGet: true });
 
   return {
     name: "rate-limiter",
@@ -26,13 +34,19 @@ export function createRateLimiterService(config: Config): ServiceSchema {
       lease: {
         handler(ctx: Context<LeaseParams>): TakeResult {
           const { key, wanted, min } = ctx.params;
+          const ratePerSec = ctx.params.ratePerSec ?? defaults.ratePerSec;
+          const burst = ctx.params.burst ?? defaults.burst;
           const now = Date.now();
-          let bucket = buckets.get(key);
-          if (!bucket) {
-            bucket = new TokenBucket(limits, now);
-            buckets.set(key, bucket);
+          let entry = buckets.get(key);
+          if (!entry) {
+            entry = { bucket: new TokenBucket({ ratePerSec, burst }, now), limits: { ratePerSec, burst } };
+          } else if (entry.limits.ratePerSec !== ratePerSec || entry.limits.burst !== burst) {
+            entry.limits = { ratePerSec, burst };
+            entry.bucket.setLimits(entry.limits);
           }
-          return bucket.take(now, wanted, min);
+          // A bucket left alone for burst/rate seconds is full again, so forgetting it changes nothing.
+          buckets.set(key, entry, { ttl: Math.max(1000, Math.ceil((burst / ratePerSec) * 1000)) });
+          return entry.bucket.take(now, wanted, min);
         },
       },
     },

@@ -8,6 +8,7 @@
  *    the stream themselves.
  */
 import { Errors, type Context, type ServiceBroker, type ServiceSchema } from "moleculer";
+import type { NatsConnection } from "nats";
 import type { Config } from "../../config/env";
 import type { IngestEvent, SessionIngestRequest } from "../common/event";
 import { serviceAvailable } from "../common/broker";
@@ -21,10 +22,19 @@ import { StreamPersister } from "./stream-persister";
 export function createSessionService(config: Config): ServiceSchema {
   let actor: SessionActor | null = null;
   let gauge: NodeJS.Timeout | null = null;
+  let streamConnection: NatsConnection | null = null;
 
   return {
     name: "session",
     actions: {
+      /** Whether this actor can make events durable now (its JetStream connection is up). */
+      ready: {
+        handler(): { ok: boolean; reason?: string } {
+          if (!actor || actor.isDraining) return { ok: false, reason: "session actor is draining" };
+          if (streamConnection && streamConnection.isClosed()) return { ok: false, reason: "event stream connection is closed" };
+          return { ok: true };
+        },
+      },
       ingest: {
         async handler(ctx: Context<SessionIngestRequest>): Promise<SessionIngestStats> {
           if (!actor || actor.isDraining) {
@@ -46,6 +56,7 @@ export function createSessionService(config: Config): ServiceSchema {
       let onDurable: ((events: IngestEvent[]) => void) | undefined;
       if (config.natsUrl) {
         const link = await eventStreamLink(config, logger);
+        streamConnection = link.nc;
         const persister = new StreamPersister({
           js: () => link.js,
           partitions: config.streamPartitions,

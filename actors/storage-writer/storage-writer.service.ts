@@ -8,10 +8,11 @@ import type { Context, ServiceSchema } from "moleculer";
 import type { Config } from "../../config/env";
 import type { IngestEvent } from "../common/event";
 import { EVENT_STREAM, EVENT_SUBJECT_PREFIX, eventStreamLink } from "../common/event-stream";
-import { METRIC } from "../common/metrics";
+import { METRIC, reportLag } from "../common/metrics";
 import { Batcher, type BatcherOptions } from "./batcher";
 import type { Sink } from "./sink";
 import { StreamWriter } from "./stream-writer";
+import { StreamLagMonitor } from "../common/stream-lag";
 
 /** A sink failing for longer than this makes /ready say so (the stream is holding a backlog). */
 const LAG_READY_LIMIT_MS = 5_000;
@@ -19,6 +20,7 @@ const LAG_READY_LIMIT_MS = 5_000;
 export function createStorageWriterService(config: Config, sink: Sink, extras: { onStop?: () => Promise<void> } = {}): ServiceSchema {
   let batcher: Batcher<IngestEvent> | null = null;
   let streamWriter: StreamWriter | null = null;
+  let lag: StreamLagMonitor | null = null;
   let gauge: NodeJS.Timeout | null = null;
 
   return {
@@ -32,13 +34,19 @@ export function createStorageWriterService(config: Config, sink: Sink, extras: {
         },
       },
       ready: {
-        async handler(): Promise<{ ok: boolean; reason?: string; pending: number }> {
+        async handler(): Promise<{ ok: boolean; reason?: string; pending: number; streamPending: number }> {
           const pending = batcher?.pending ?? streamWriter?.pendingEvents ?? 0;
+          const streamPending = lag?.pending ?? 0;
           const failing = streamWriter?.failingForMs ?? 0;
           if (failing > LAG_READY_LIMIT_MS) {
-            return { ok: false, reason: `${sink.name} sink failing for ${Math.round(failing / 1000)} s; stream is buffering`, pending };
+            return {
+              ok: false,
+              reason: `${sink.name} sink failing for ${Math.round(failing / 1000)} s; ${streamPending} messages buffered in the stream`,
+              pending,
+              streamPending,
+            };
           }
-          return { ...(await sink.ready()), pending };
+          return { ...(await sink.ready()), pending, streamPending };
         },
       },
       flush: {
@@ -80,6 +88,8 @@ export function createStorageWriterService(config: Config, sink: Sink, extras: {
           onRetry: () => metrics.increment(METRIC.batchesFailed, labels),
         });
         await streamWriter.start();
+        lag = new StreamLagMonitor(link.nc, EVENT_STREAM, ["storage-writer"], reportLag(metrics), logger);
+        lag.start();
       } else {
         batcher = new Batcher<IngestEvent>({
           maxItems: config.batchMaxEvents,
@@ -94,6 +104,7 @@ export function createStorageWriterService(config: Config, sink: Sink, extras: {
     },
     async stopped() {
       if (gauge) clearInterval(gauge);
+      lag?.stop();
       await streamWriter?.stop();
       await batcher?.flush();
       await extras.onStop?.();

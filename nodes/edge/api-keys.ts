@@ -2,6 +2,8 @@
  * API key → tenant lookup. Keys are held only as SHA-256 digests, and the presented key's
  * digest is compared with `timingSafeEqual`, which needs equal lengths: comparing digests
  * (always 32 bytes) rather than raw keys satisfies that and leaks nothing about key length.
+ * Entries may arrive as plaintext keys (INGEST_API_KEYS, API_KEYS_FILE) or as digests already
+ * (API_KEYS_FILE `sha256`), so an operator never has to store a plaintext key.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { ApiKeyEntry } from "../../config/env";
@@ -20,11 +22,16 @@ export class ApiKeyStore {
   private readonly byDigest = new Map<string, { digest: Buffer; principal: Principal }>();
 
   constructor(entries: readonly ApiKeyEntry[]) {
-    for (const { key, tenant } of entries) {
-      const d = digest(key);
+    for (const entry of entries) {
+      const d = "key" in entry ? digest(entry.key) : Buffer.from(entry.sha256, "hex");
       const hex = d.toString("hex");
-      this.byDigest.set(hex, { digest: d, principal: { tenant, keyId: hex.slice(0, 16) } });
+      this.byDigest.set(hex, { digest: d, principal: { tenant: entry.tenant, keyId: hex.slice(0, 16) } });
     }
+  }
+
+  /** Every key's principal (for per-key settings built once at start-up). */
+  principals(): Principal[] {
+    return [...this.byDigest.values()].map((e) => e.principal);
   }
 
   get size(): number {

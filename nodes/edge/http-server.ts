@@ -12,6 +12,8 @@ export interface HttpReply {
   body: string;
   contentType?: string;
   headers?: Record<string, string>;
+  /** Events this reply acknowledges as durable (what silent mode reports as `processed`). */
+  accepted?: number;
 }
 
 export interface IncomingRequest {
@@ -35,6 +37,11 @@ export interface EdgeRoutes {
   /** Checks that need no body (auth, content type, rate of unauthenticated callers). A reply here ends the request unread. */
   preflight(request: IncomingRequest): HttpReply | null;
   ingest(request: IncomingRequest, body: Buffer): Promise<HttpReply>;
+  /**
+   * Last word on every reply to POST /v1/events, whichever step produced it (preflight, body
+   * limits, timeout, ingest, shutdown): per-tenant answer shapes and request metrics.
+   */
+  present?(request: IncomingRequest, reply: HttpReply): HttpReply;
   /** Optional extra routes (the WebSocket endpoint) registered on the same app. */
   extend?(app: uWS.TemplatedApp): void;
 }
@@ -139,14 +146,15 @@ export class EdgeHttpServer {
 
   private handleIngest(res: uWS.HttpResponse, req: uWS.HttpRequest): void {
     const request = readRequest(res, req);
-    if (!this.accepting) return this.sendNow(res, errorReply("shutting_down", undefined, 1), true);
+    const present = (reply: HttpReply): HttpReply => (this.routes.present ? this.routes.present(request, reply) : reply);
+    if (!this.accepting) return this.sendNow(res, present(errorReply("shutting_down", undefined, 1)), true);
     const early = this.routes.preflight(request);
-    if (early) return this.sendNow(res, early, true);
+    if (early) return this.sendNow(res, present(early), true);
 
     const declared = request.headers["content-length"];
     const declaredLength = declared ? Number(declared) : NaN;
     if (declaredLength > this.limits.maxBodyBytes) {
-      return this.sendNow(res, errorReply("payload_too_large", `Body exceeds ${this.limits.maxBodyBytes} bytes`), true);
+      return this.sendNow(res, present(errorReply("payload_too_large", `Body exceeds ${this.limits.maxBodyBytes} bytes`)), true);
     }
 
     this.begin();
@@ -158,7 +166,7 @@ export class EdgeHttpServer {
         if (done || aborted) return;
         done = true;
         this.pendingBodies.delete(pending);
-        this.write(res, errorReply("request_timeout"), true);
+        this.write(res, present(errorReply("request_timeout")), true);
         this.end();
       },
     };
@@ -173,7 +181,8 @@ export class EdgeHttpServer {
     this.pendingBodies.add(pending);
 
     // Known length: one allocation. Unknown (chunked): grow as chunks come, still bounded.
-    let buffer = Buffer.allocUnsafe(Number.isFinite(declaredLength) ? declaredLength : 16 * 1024);
+    // (A declared length that is not a plain non-negative integer is ignored, not trusted.)
+    let buffer = Buffer.allocUnsafe(Number.isSafeInteger(declaredLength) && declaredLength >= 0 ? declaredLength : 16 * 1024);
     let length = 0;
     res.onData((chunk, isLast) => {
       if (done) return;
@@ -181,7 +190,7 @@ export class EdgeHttpServer {
       if (length + bytes.length > this.limits.maxBodyBytes) {
         done = true;
         this.pendingBodies.delete(pending);
-        this.write(res, errorReply("payload_too_large", `Body exceeds ${this.limits.maxBodyBytes} bytes`), true);
+        this.write(res, present(errorReply("payload_too_large", `Body exceeds ${this.limits.maxBodyBytes} bytes`)), true);
         this.end();
         return;
       }
@@ -197,10 +206,10 @@ export class EdgeHttpServer {
       this.pendingBodies.delete(pending);
       const body = buffer.subarray(0, length);
       this.routes.ingest(request, body).then(
-        (reply) => this.finish(res, reply, () => aborted, () => (done = true)),
+        (reply) => this.finish(res, present(reply), () => aborted, () => (done = true)),
         (error: unknown) => {
           this.onError(error);
-          this.finish(res, errorReply("internal"), () => aborted, () => (done = true));
+          this.finish(res, present(errorReply("internal")), () => aborted, () => (done = true));
         },
       );
     });

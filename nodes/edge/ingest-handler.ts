@@ -3,6 +3,7 @@
  * events to its owning session actor, and answer only after they are durable. Transport-free
  * (no uWS in here), so the same steps serve HTTP and WebSocket batches.
  */
+import { isUtf8 } from "node:buffer";
 import type { IngestEvent, RejectedEvent, SessionBatch, SessionIngestResult } from "../../actors/common/event";
 import { IngestError } from "../../actors/common/errors";
 import type { Principal } from "./api-keys";
@@ -57,6 +58,13 @@ export function groupBySession(events: readonly IngestEvent[]): SessionBatch[] {
   return batches;
 }
 
+/** A 503 for a service behind the edge that failed; the cause is kept for the log. */
+function unavailable(message: string, cause: unknown): IngestError {
+  const error = new IngestError("unavailable", message, 1);
+  error.cause = cause;
+  return error;
+}
+
 export class IngestHandler {
   constructor(
     private readonly deps: IngestDeps,
@@ -66,6 +74,8 @@ export class IngestHandler {
   /** Decodes an HTTP body into raw events (throws IngestError with the right code). */
   decodeHttpBody(body: Buffer, contentEncoding: string | undefined): unknown[] {
     const decoded = decompress(body, contentEncoding, this.limits.maxBodyBytes);
+    // Decoding invalid UTF-8 would silently store U+FFFD in place of what the client sent.
+    if (!isUtf8(decoded)) throw new IngestError("invalid_json", "Request body is not valid UTF-8");
     return parseEvents(decoded.toString("utf8"), this.limits);
   }
 
@@ -84,14 +94,26 @@ export class IngestHandler {
     }
     this.deps.record.received(tenant, rawEvents.length);
 
-    const tokens = await this.deps.takeTokens(principal, rawEvents.length);
+    let tokens: TakeOutcome;
+    try {
+      tokens = await this.deps.takeTokens(principal, rawEvents.length);
+    } catch (error) {
+      // The key's rate-limiter (and its next owner) could not be reached: the node cannot
+      // enforce the limit, so it does not admit the events; the client retries.
+      throw unavailable("Rate limiter unavailable; retry later", error);
+    }
     if (!tokens.ok) {
       this.deps.record.throttled("key");
       this.deps.record.rejected("rate_limited", rawEvents.length);
       throw new IngestError("rate_limited", undefined, tokens.retryAfterMs / 1000);
     }
 
-    const validation = await this.deps.validate({ tenantId: tenant, receivedAt, idempotencyKey, events: rawEvents });
+    let validation: ValidationOutcome;
+    try {
+      validation = await this.deps.validate({ tenantId: tenant, receivedAt, idempotencyKey, events: rawEvents });
+    } catch (error) {
+      throw unavailable("Validator unavailable; retry later", error);
+    }
     for (const reason in validation.reasons) this.deps.record.rejected(reason, validation.reasons[reason]!);
     if (validation.accepted.length === 0) {
       return { accepted: 0, duplicates: 0, rejected: validation.rejected };

@@ -76,10 +76,8 @@ describe("cluster failover", () => {
       "every acknowledged event forwarded",
     );
     expect(firstOccurrenceOrderViolations(cluster.receiver.events)).toEqual([]);
-    // Stored rows of a session, first occurrences, are in seq order too (one writer per segment file, in commit order).
-    expect(stats.resends).toBeGreaterThanOrEqual(0);
     expect(sendingMs).toBeGreaterThan(0);
-  });
+  }, 180_000);
 
   it("drains a node on SIGTERM with no error returned to clients of the other edges", async () => {
     const survivors = ["n1", "n3", "n4"].map((id) => cluster.nodes.get(id)!);
@@ -122,5 +120,5 @@ describe("cluster failover", () => {
     expect(firstOccurrenceOrderViolations(cluster.receiver.events.filter((e) => String(e.session_id).startsWith("rr-")))).toEqual(
       [],
     );
-  });
+  }, 120_000);
 });

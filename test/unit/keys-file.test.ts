@@ -1,0 +1,130 @@
+import { createHash } from "node:crypto";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { ConfigError, loadConfig } from "../../config/env";
+import { loadApiKeysFile, mergeApiKeys, parseApiKeysFile } from "../../config/keys-file";
+import { ApiKeyStore } from "../../nodes/edge/api-keys";
+
+const sha = (s: string) => createHash("sha256").update(s, "utf8").digest("hex");
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), "keys-file-"));
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+function writeFile(name: string, content: unknown): string {
+  const file = path.join(dir, name);
+  fs.writeFileSync(file, typeof content === "string" ? content : JSON.stringify(content));
+  return file;
+}
+
+function errorOf(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (error) {
+    if (error instanceof ConfigError) return error;
+    throw error;
+  }
+  throw new Error("expected a ConfigError");
+}
+
+describe("parseApiKeysFile", () => {
+  it("reads plaintext keys and SHA-256 digests (any hex case)", () => {
+    const entries = parseApiKeysFile(
+      {
+        keys: [
+          { key: "plain-key", tenant: "acme" },
+          { sha256: sha("hashed-key").toUpperCase(), tenant: "globex" },
+        ],
+      },
+      "/etc/keys.json",
+    );
+    expect(entries).toEqual([
+      { key: "plain-key", tenant: "acme" },
+      { sha256: sha("hashed-key"), tenant: "globex" },
+    ]);
+  });
+
+  it.each<[string, unknown, string]>([
+    ["not an object", [], "API_KEYS_FILE: /k.json: $ must be object"],
+    ["no keys", {}, "API_KEYS_FILE: /k.json: $.keys is required"],
+    ["empty keys", { keys: [] }, "API_KEYS_FILE: /k.json: $.keys must NOT have fewer than 1 items"],
+    ["unknown field", { keys: [{ key: "a", tenant: "t", note: 1 }] }, 'API_KEYS_FILE: /k.json: $.keys[0]: unknown field "note"'],
+    ["no tenant", { keys: [{ key: "a" }] }, "API_KEYS_FILE: /k.json: $.keys[0].tenant is required"],
+    ["bad tenant", { keys: [{ key: "a", tenant: "a b" }] }, 'API_KEYS_FILE: /k.json: $.keys[0].tenant must match pattern "^[A-Za-z0-9_.:-]{1,128}$"'],
+    ["short digest", { keys: [{ sha256: "abc", tenant: "t" }] }, 'API_KEYS_FILE: /k.json: $.keys[0].sha256 must match pattern "^[0-9a-fA-F]{64}$"'],
+    ["neither", { keys: [{ tenant: "t" }] }, 'API_KEYS_FILE: /k.json: $.keys[0] must have exactly one of "key" or "sha256"'],
+    ["both", { keys: [{ key: "a", sha256: sha("a"), tenant: "t" }] }, 'API_KEYS_FILE: /k.json: $.keys[0] must have exactly one of "key" or "sha256"'],
+    ["empty key", { keys: [{ key: "", tenant: "t" }] }, "API_KEYS_FILE: /k.json: $.keys[0].key must NOT have fewer than 1 characters"],
+    ["key too long", { keys: [{ key: "k".repeat(1025), tenant: "t" }] }, "API_KEYS_FILE: /k.json: $.keys[0].key must NOT have more than 1024 characters"],
+    [
+      "the same key twice, once as a digest",
+      { keys: [{ key: "a", tenant: "t" }, { key: "b", tenant: "t" }, { sha256: sha("a"), tenant: "u" }] },
+      "API_KEYS_FILE: /k.json: $.keys[2] is the same key as $.keys[0]",
+    ],
+  ])("%s → %s", (_name, data, message) => {
+    const error = errorOf(() => parseApiKeysFile(data, "/k.json"));
+    expect(error.variable).toBe("API_KEYS_FILE");
+    expect(error.message).toBe(message);
+  });
+
+  it("never echoes a plaintext key in an error", () => {
+    const error = errorOf(() => parseApiKeysFile({ keys: [{ key: "s3cr3t", tenant: "t" }, { key: "s3cr3t", tenant: "u" }] }, "/k.json"));
+    expect(error.message).not.toContain("s3cr3t");
+  });
+});
+
+describe("loadApiKeysFile and mergeApiKeys", () => {
+  it("reads a file", () => {
+    const file = writeFile("ok.json", { keys: [{ key: "k1", tenant: "a" }] });
+    expect(loadApiKeysFile(file)).toEqual([{ key: "k1", tenant: "a" }]);
+  });
+
+  it("a missing file or invalid JSON names the variable and the file", () => {
+    expect(errorOf(() => loadApiKeysFile(path.join(dir, "absent.json"))).message).toMatch(/^API_KEYS_FILE: cannot read .*absent\.json: /);
+    const bad = writeFile("bad.json", "{keys:");
+    expect(errorOf(() => loadApiKeysFile(bad)).message).toMatch(/^API_KEYS_FILE: .*bad\.json is not valid JSON: /);
+  });
+
+  it("a key both in INGEST_API_KEYS and in the file is refused", () => {
+    const error = errorOf(() => mergeApiKeys([{ key: "k", tenant: "a" }], [{ sha256: sha("k"), tenant: "b" }], "/k.json"));
+    expect(error.message).toBe("API_KEYS_FILE: /k.json: $.keys[0] is also in INGEST_API_KEYS");
+  });
+});
+
+describe("API_KEYS_FILE in loadConfig and the ApiKeyStore", () => {
+  const file = writeFile("keys.json", {
+    keys: [
+      { key: "file-plain", tenant: "acme" },
+      { sha256: sha("file-hashed"), tenant: "globex" },
+    ],
+  });
+
+  it("adds the file's keys to INGEST_API_KEYS; digests authenticate their key", () => {
+    const config = loadConfig({ INGEST_API_KEYS: "env-key=initech", API_KEYS_FILE: file });
+    expect(config.usingDevKey).toBe(false);
+    expect(config.apiKeysFile).toBe(file);
+    const store = new ApiKeyStore(config.apiKeys);
+    expect(store.size).toBe(3);
+    expect(store.authenticate("env-key")?.tenant).toBe("initech");
+    expect(store.authenticate("file-plain")?.tenant).toBe("acme");
+    expect(store.authenticate("file-hashed")).toEqual({ tenant: "globex", keyId: sha("file-hashed").slice(0, 16) });
+    // The digest itself is not a key.
+    expect(store.authenticate(sha("file-hashed"))).toBeNull();
+    expect(store.principals().map((p) => p.tenant).sort()).toEqual(["acme", "globex", "initech"]);
+  });
+
+  it("the file alone is enough: no dev key, and cluster mode accepts it", () => {
+    const single = loadConfig({ API_KEYS_FILE: file });
+    expect(single.usingDevKey).toBe(false);
+    expect(new ApiKeyStore(single.apiKeys).authenticate("dev")).toBeNull();
+    const cluster = loadConfig({ API_KEYS_FILE: file, NATS_URL: "nats://127.0.0.1:4222" });
+    expect(cluster.apiKeys).toHaveLength(2);
+  });
+
+  it("a broken file stops loadConfig with a ConfigError naming API_KEYS_FILE", () => {
+    const bad = writeFile("broken.json", { keys: [{ key: "a", tenant: "bad tenant" }] });
+    const error = errorOf(() => loadConfig({ API_KEYS_FILE: bad }));
+    expect(error.variable).toBe("API_KEYS_FILE");
+    expect(error.message).toContain("$.keys[0].tenant");
+  });
+});
