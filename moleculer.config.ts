@@ -36,7 +36,19 @@ export function createBrokerSetup(config: Config): BrokerSetup {
     // Calls carry whole batches; a storage flush can take a while under load, so be generous
     // and let the caller's own deadline (the client's HTTP timeout) decide.
     requestTimeout: 30_000,
-    retryPolicy: { enabled: false },
+    // Balanced calls (validator, a storage-writer's `ready`) that hit a node which just left are
+    // retried on another node. Calls pinned to a node (session, rate-limiter owners) pass
+    // `retries: 0` and pick the next owner themselves.
+    retryPolicy: {
+      enabled: true,
+      retries: 3,
+      delay: 50,
+      maxDelay: 400,
+      factor: 2,
+      check: (err: Error) => Boolean(err && (err as { retryable?: boolean }).retryable),
+    },
+    // A leaving node finishes the requests it already took before its services stop.
+    tracking: { enabled: true, shutdownTimeout: 5000 },
     metrics: { enabled: true, reporter: [prometheus as never] },
     tracing: { enabled: false },
     // Moleculer's own validator would check params of every call; ours validates once at the edge.

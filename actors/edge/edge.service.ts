@@ -176,6 +176,13 @@ export function createEdgeService(config: Config, deps: EdgeServiceDeps): Servic
                 maxInflight: config.wsMaxInflight,
                 maxBackpressureBytes: config.wsMaxBackpressureBytes,
               },
+              // The same per-address budget as HTTP: a WebSocket is no cheaper way to guess keys.
+              unauthenticated: (address) => {
+                const slot = unauthenticated.take(address);
+                if (slot.ok) return null;
+                metrics.increment(METRIC.rateLimited, { scope: "ip" });
+                return slot.retryAfterMs;
+              },
               record: {
                 connections: (open) => metrics.set(METRIC.wsConnections, open),
                 frame: (outcome) => metrics.increment(METRIC.wsFrames, { outcome }),

@@ -65,6 +65,7 @@ export class LeaseRouter {
     return this.broker.call<LeaseGrant, LeaseParams>("rate-limiter.lease", params, {
       nodeID,
       timeout: this.options.callTimeoutMs,
+      retries: 0,
     });
   }
 }

@@ -101,6 +101,7 @@ export class SessionRouter {
     return this.broker.call<SessionIngestResult, SessionIngestRequest>("session.ingest", request, {
       nodeID,
       timeout: this.options.callTimeoutMs,
+      retries: 0,
     });
   }
 }

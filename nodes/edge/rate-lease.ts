@@ -25,12 +25,15 @@ interface Lease {
 
 /** How long a refusal is remembered locally (bounded so a refilled bucket is not ignored for long). */
 const DENIAL_CACHE_MS = 50;
+/** Times a request waits for another's lease before it asks for its own. */
+const MAX_WAIT_ROUNDS = 3;
 
 export type TakeOutcome = { ok: true } | { ok: false; retryAfterMs: number };
 
 export class LeaseCache {
   private readonly leases = new Map<string, Lease>();
   private readonly deniedUntil = new Map<string, { until: number; retryAt: number }>();
+  private readonly inFlight = new Map<string, Promise<void>>();
   private readonly now: () => number;
 
   constructor(
@@ -40,38 +43,66 @@ export class LeaseCache {
     this.now = options.now ?? Date.now;
   }
 
+  /**
+   * Spends `count` tokens of `key`. At most one lease request per key is in flight: concurrent
+   * requests that find the lease empty wait for that one and then spend from what it brought,
+   * instead of each leasing a chunk (which would drain the bucket many times over).
+   */
   async take(key: string, count: number): Promise<TakeOutcome> {
-    const now = this.now();
-    let lease = this.leases.get(key);
+    for (let round = 0; ; round++) {
+      const now = this.now();
+      const lease = this.liveLease(key, now);
+      if (lease && lease.tokens >= count) {
+        lease.tokens -= count;
+        return { ok: true };
+      }
+      // A key that was just refused is refused locally for a moment: under overload a refused
+      // client must not cost a limiter call per request.
+      const denied = this.deniedUntil.get(key);
+      if (denied !== undefined) {
+        if (denied.until > now) return { ok: false, retryAfterMs: Math.max(1, denied.retryAt - now) };
+        this.deniedUntil.delete(key);
+      }
+      const inFlight = this.inFlight.get(key);
+      if (inFlight && round < MAX_WAIT_ROUNDS) {
+        await inFlight;
+        continue;
+      }
+      const need = count - (lease?.tokens ?? 0);
+      const request = this.acquire(key, need + this.options.chunk(key), need).then((grant) => {
+        if (grant.granted > 0) {
+          const at = this.now();
+          const current = this.liveLease(key, at);
+          this.leases.set(key, { tokens: (current?.tokens ?? 0) + grant.granted, expiresAt: at + this.options.ttlMs });
+        }
+        return grant;
+      });
+      const settled = request.then(
+        () => undefined,
+        () => undefined,
+      );
+      this.inFlight.set(key, settled);
+      void settled.then(() => {
+        if (this.inFlight.get(key) === settled) this.inFlight.delete(key);
+      });
+      const grant = await request;
+      if (grant.granted < need) {
+        const retryAfterMs = Math.max(1, grant.retryAfterMs);
+        const at = this.now();
+        this.deniedUntil.set(key, { until: at + Math.min(retryAfterMs, DENIAL_CACHE_MS), retryAt: at + retryAfterMs });
+        return { ok: false, retryAfterMs };
+      }
+      // The grant is in the lease now; the next round spends from it.
+    }
+  }
+
+  private liveLease(key: string, now: number): Lease | undefined {
+    const lease = this.leases.get(key);
     if (lease && lease.expiresAt <= now) {
       this.leases.delete(key);
-      lease = undefined;
+      return undefined;
     }
-    if (lease && lease.tokens >= count) {
-      lease.tokens -= count;
-      return { ok: true };
-    }
-    // A key that was just refused is refused locally for a moment: under overload a refused
-    // client must not cost a limiter call per request.
-    const denied = this.deniedUntil.get(key);
-    if (denied !== undefined) {
-      if (denied.until > now) return { ok: false, retryAfterMs: Math.max(1, denied.retryAt - now) };
-      this.deniedUntil.delete(key);
-    }
-    const have = lease?.tokens ?? 0;
-    const need = count - have;
-    const grant = await this.acquire(key, need + this.options.chunk(key), need);
-    if (grant.granted < need) {
-      const retryAfterMs = Math.max(1, grant.retryAfterMs);
-      const at = this.now();
-      this.deniedUntil.set(key, { until: at + Math.min(retryAfterMs, DENIAL_CACHE_MS), retryAt: at + retryAfterMs });
-      return { ok: false, retryAfterMs };
-    }
-    // Re-read: other requests may have changed the lease while we waited.
-    const current = this.leases.get(key);
-    const leftover = (current && current.expiresAt > this.now() ? current.tokens : 0) + grant.granted - count;
-    this.leases.set(key, { tokens: leftover, expiresAt: this.now() + this.options.ttlMs });
-    return { ok: true };
+    return lease;
   }
 
   /** Drops leases that expired (called periodically so idle keys do not pile up). */

@@ -58,6 +58,11 @@ export interface StreamDeps {
   handler: { ingest(principal: Principal, events: unknown[], receivedAt: number): Promise<IngestAnswer> };
   keys: ApiKeyStore;
   limits: StreamLimits;
+  /**
+   * Called for an upgrade without a valid key, with the client's address: the ms to wait when
+   * that address is over its budget (answered 429 instead of 401, as for HTTP), else null.
+   */
+  unauthenticated?: (remoteAddress: string) => number | null;
   record?: {
     connections(open: number): void;
     frame(outcome: FrameOutcome): void;
@@ -288,11 +293,16 @@ export function registerStreamRoute(app: uWS.TemplatedApp, deps: StreamDeps): St
       const query = req.getQuery() ?? "";
       const secKey = req.getHeader("sec-websocket-key");
       const extensions = req.getHeader("sec-websocket-extensions");
+      const remoteAddress = Buffer.from(res.getRemoteAddressAsText()).toString();
 
       if (!accepting) return refuseUpgrade(res, "shutting_down", "503 Service Unavailable", { "Retry-After": "1" });
       const principal = deps.keys.authenticate(streamKey(headers, protocols, query));
       if (!principal) {
         deps.record?.unauthorized();
+        const retryAfterMs = deps.unauthenticated?.(remoteAddress) ?? null;
+        if (retryAfterMs !== null) {
+          return refuseUpgrade(res, "rate_limited", "429 Too Many Requests", { "Retry-After": String(Math.max(1, Math.ceil(retryAfterMs / 1000))) });
+        }
         return refuseUpgrade(res, "unauthorized", "401 Unauthorized");
       }
       const data: StreamSocket = {

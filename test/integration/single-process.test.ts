@@ -75,7 +75,7 @@ describe("single-process node", () => {
     expect((await fetch(`${node.url}/health`)).status).toBe(200);
     const ready = await fetch(`${node.url}/ready`);
     expect(ready.status).toBe(200);
-    expect(await ready.json()).toEqual({ status: "ready" });
+    expect(await ready.json()).toMatchObject({ status: "ready", storage: { ok: true } });
   });
 
   it("accepts the reference SDK request verbatim", async () => {

@@ -122,6 +122,8 @@ export interface SessionClientStats {
   /** Longest time from first attempt to acknowledgement of one batch. */
   maxAckMs: number;
   errors: number;
+  /** Why attempts failed: `<status> <error code>` or the network error, with counts. */
+  failures: Record<string, number>;
 }
 
 /**
@@ -137,7 +139,7 @@ export async function runSessionClients(opts: {
   apiKey?: string;
   sessionPrefix?: string;
 }): Promise<SessionClientStats> {
-  const stats: SessionClientStats = { acked: [], resends: 0, maxAckMs: 0, errors: 0 };
+  const stats: SessionClientStats = { acked: [], resends: 0, maxAckMs: 0, errors: 0, failures: {} };
   const prefix = opts.sessionPrefix ?? "fo";
   await Promise.all(
     Array.from({ length: opts.sessions }, async (_, s) => {
@@ -151,11 +153,12 @@ export async function runSessionClients(opts: {
         for (let attempt = 0; ; attempt++) {
           const edges = opts.edges();
           const edge = edges[(s + attempt) % edges.length]!;
-          const ok = await postEvents(edge.url, { events }, { "X-API-Key": opts.apiKey ?? "cluster-key" }).then(
-            (r) => r.status === 202,
-            () => false,
+          const failure = await postEvents(edge.url, { events }, { "X-API-Key": opts.apiKey ?? "cluster-key" }).then(
+            (r) => (r.status === 202 ? null : `${r.status} ${r.body?.error?.code ?? ""} ${r.body?.error?.message ?? ""}`),
+            (error: Error) => `network ${(error.cause as Error | undefined)?.message ?? error.message}`,
           );
-          if (ok) break;
+          if (failure === null) break;
+          stats.failures[failure] = (stats.failures[failure] ?? 0) + 1;
           stats.resends++;
           await new Promise((r) => setTimeout(r, 100));
           if (Date.now() - started > 60_000) throw new Error(`batch of ${session} never acknowledged`);

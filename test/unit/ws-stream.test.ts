@@ -41,7 +41,7 @@ afterEach(() => {
   cleanup = [];
 });
 
-async function setup(limits: Partial<{ maxInflight: number }> = {}) {
+async function setup(limits: Partial<{ maxInflight: number }> = {}, unauthenticated?: (address: string) => number | null) {
   const calls: Call[] = [];
   const frames = { connections: [] as number[], outcomes: [] as string[] };
   const app = uWS.App();
@@ -50,6 +50,7 @@ async function setup(limits: Partial<{ maxInflight: number }> = {}) {
       ingest: (principal, events) => new Promise<IngestAnswer>((resolve, reject) => calls.push({ principal, events, resolve, reject })),
     },
     keys: new ApiKeyStore([{ key: "k", tenant: "t" }]),
+    unauthenticated,
     limits: {
       maxPayloadBytes: 64 * 1024,
       maxEventsPerBatch: 100,
@@ -189,6 +190,21 @@ describe("registerStreamRoute", () => {
     await until(() => received.length === 3, "ack 1");
     ws.send(batch(3, "C"));
     await until(() => calls.length === 3, "3 admitted after an ack");
+  });
+
+  it("refuses a bad key with 401 before the upgrade, and 429 once the address is over its budget", async () => {
+    const addresses: string[] = [];
+    const { url, frames } = await setup({}, (address) => {
+      addresses.push(address);
+      return addresses.length > 1 ? 1500 : null;
+    });
+    const first = (await WsSocket.connect(url, { headers: { "X-API-Key": "nope" } }).catch((e: unknown) => e)) as WsHandshakeError;
+    expect([first.status, JSON.parse(first.body).error.code]).toEqual([401, "unauthorized"]);
+    const second = (await WsSocket.connect(`${url}?api_key=nope`).catch((e: unknown) => e)) as WsHandshakeError;
+    expect([second.status, JSON.parse(second.body).error.code, second.headers["retry-after"]]).toEqual([429, "rate_limited", "2"]);
+    expect(addresses).toEqual(["127.0.0.1", "127.0.0.1"]);
+    expect(frames.outcomes).toEqual(["unauthorized", "unauthorized"]);
+    expect(frames.connections).toEqual([]);
   });
 
   it("closes on a frame-level violation after the error frame", async () => {

@@ -1,0 +1,109 @@
+"use strict";
+/** Process-level measurements: RSS sampling from /proc, load average, machine description. */
+const fs = require("node:fs");
+const os = require("node:os");
+const { execFileSync } = require("node:child_process");
+
+/** VmRSS / VmHWM of a pid in MB, or null when it is gone. */
+function memoryOf(pid) {
+  try {
+    const status = fs.readFileSync(`/proc/${pid}/status`, "utf8");
+    const rss = /VmRSS:\s+(\d+) kB/.exec(status);
+    const hwm = /VmHWM:\s+(\d+) kB/.exec(status);
+    return { rssMb: rss ? Number(rss[1]) / 1024 : 0, hwmMb: hwm ? Number(hwm[1]) / 1024 : 0 };
+  } catch {
+    return null;
+  }
+}
+
+/** CPU time (user + system) of a pid in seconds. */
+function cpuSecondsOf(pid) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    return ticks / 100; // USER_HZ is 100 on Linux
+  } catch {
+    return null;
+  }
+}
+
+/** First pid whose command line contains `needle` (servers started by the test helpers). */
+function findPid(needle) {
+  for (const entry of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmd = fs.readFileSync(`/proc/${entry}/cmdline`, "utf8").replace(/\0/g, " ");
+      if (cmd.includes(needle) && Number(entry) !== process.pid) return Number(entry);
+    } catch {
+      // gone
+    }
+  }
+  return null;
+}
+
+/**
+ * Samples VmRSS of named processes every `intervalMs` and keeps the peak, plus CPU seconds
+ * used between start() and stop(). `pids` is a map name → pid (read at every tick, so it may change).
+ */
+class RssSampler {
+  constructor(pids, intervalMs = 200) {
+    this.pids = pids;
+    this.intervalMs = intervalMs;
+    this.peak = {};
+    this.cpuStart = {};
+    this.timer = null;
+  }
+  start() {
+    for (const [name, pid] of Object.entries(this.pids)) this.cpuStart[name] = cpuSecondsOf(pid);
+    this.sample();
+    this.timer = setInterval(() => this.sample(), this.intervalMs);
+    return this;
+  }
+  sample() {
+    for (const [name, pid] of Object.entries(this.pids)) {
+      const mem = memoryOf(pid);
+      if (mem && (this.peak[name] === undefined || mem.rssMb > this.peak[name])) this.peak[name] = mem.rssMb;
+    }
+  }
+  stop(elapsedSec) {
+    clearInterval(this.timer);
+    this.sample();
+    const cpu = {};
+    for (const [name, pid] of Object.entries(this.pids)) {
+      const end = cpuSecondsOf(pid);
+      if (end !== null && this.cpuStart[name] !== null) cpu[name] = +((end - this.cpuStart[name]) / elapsedSec).toFixed(2);
+    }
+    const peakRssMb = {};
+    for (const [name, mb] of Object.entries(this.peak)) peakRssMb[name] = Math.round(mb);
+    return { peakRssMb, cpuCores: cpu };
+  }
+}
+
+function loadAverage() {
+  return os.loadavg().map((n) => +n.toFixed(2));
+}
+
+function versionOf(command, args) {
+  try {
+    return execFileSync(command, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim().split("\n")[0];
+  } catch (error) {
+    return `unknown (${error.message.split("\n")[0]})`;
+  }
+}
+
+function machine(extra = {}) {
+  const cpus = os.cpus();
+  return {
+    cpuModel: cpus[0] ? cpus[0].model : "unknown",
+    cores: cpus.length,
+    memoryGb: +(os.totalmem() / 1024 ** 3).toFixed(1),
+    os: `${os.type()} ${os.release()}`,
+    node: process.version,
+    natsServer: versionOf("nats-server", ["--version"]),
+    clickhouse: versionOf("clickhouse-client", ["--version"]),
+    ...extra,
+  };
+}
+
+module.exports = { memoryOf, cpuSecondsOf, findPid, RssSampler, loadAverage, machine };

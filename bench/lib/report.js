@@ -1,0 +1,72 @@
+"use strict";
+/** The markdown table of one run (bench/results/<timestamp>.md and the README's Benchmarks section). */
+
+const fmt = (n) => (n === null || n === undefined ? "–" : Math.round(n).toLocaleString("en-US"));
+const ms = (n) => (n === null || n === undefined ? "–" : n < 10 ? n.toFixed(1) : Math.round(n).toString());
+const pct = (r) => (r === null || r === undefined ? "–" : `${(r * 100).toFixed(0)}%`);
+
+function rssCell(peak) {
+  if (!peak) return "–";
+  return Object.entries(peak)
+    .map(([name, mb]) => `${name} ${mb}`)
+    .join(", ");
+}
+
+function cpuCell(cpu) {
+  if (!cpu) return "–";
+  return Object.entries(cpu)
+    .map(([name, cores]) => `${name} ${cores}`)
+    .join(", ");
+}
+
+function renderMarkdown(result) {
+  const m = result.machine;
+  const lines = [];
+  lines.push(`Run ${result.startedAt}${result.label ? ` (${result.label})` : ""}. Machine: ${m.cpuModel}, ${m.cores} cores, ${m.memoryGb} GB RAM, ${m.os}; Node ${m.node}; ${m.natsServer}; ClickHouse ${m.clickhouseServer ?? m.clickhouse}. Node(s), nats-server, clickhouse-server and the load generator all share the machine. Load average at start ${m.loadavgAtStart.join(" ")}.`);
+  lines.push("");
+  const c = result.ceilings;
+  if (c && c.httpBatch) {
+    lines.push("**Ceilings (same run)**");
+    lines.push("");
+    lines.push("| Ceiling | events/s | req/s | p50 / p95 / p99 ms | peak RSS MB | CPU cores used |");
+    lines.push("|---|---:|---:|---|---|---|");
+    const row = (name, events, reqs, lat, rss, cpu) =>
+      lines.push(`| ${name} | ${fmt(events)} | ${fmt(reqs)} | ${lat ? `${ms(lat.p50)} / ${ms(lat.p95)} / ${ms(lat.p99)}` : "–"} | ${rssCell(rss)} | ${cpuCell(cpu)} |`);
+    row("Transport: bare uWS, JSON batches of 100, 50 conns", c.httpBatch.acceptedEventsPerSec, c.httpBatch.requestsPerSec, c.httpBatch.latencyMs, c.httpBatch.peakRssMb, c.httpBatch.cpuCores);
+    row("Transport: bare uWS, single-event POSTs, 50 conns", c.httpSingle.acceptedEventsPerSec, c.httpSingle.requestsPerSec, c.httpSingle.latencyMs, c.httpSingle.peakRssMb, c.httpSingle.cpuCores);
+    row("Transport: bare uWS, 1,000 WebSocket streams (msgpack)", c.ws.acceptedEventsPerSec, Math.round(c.ws.ackedBatches / c.ws.durationSec), c.ws.latencyMs, c.ws.peakRssMb, c.ws.cpuCores);
+    row(`Storage: direct JSONEachRow inserts (${fmt(c.storage.rowsPerInsert)} rows × ${c.storage.concurrency} concurrent)`, c.storage.eventsPerSec, Math.round(c.storage.inserts / c.storage.durationSec), c.storage.insertLatencyMs, c.storage.peakRssMb, c.storage.cpuCores);
+    lines.push("");
+  }
+  if (result.scenarios.length > 0) {
+    lines.push("**Scenarios**");
+    lines.push("");
+    lines.push("| Scenario | events/s accepted | events/s landed in ClickHouse | req/s | ack p50 / p95 / p99 ms | errors | peak RSS MB | ratio to ceiling (transport, storage) | target | met? |");
+    lines.push("|---|---:|---:|---:|---|---:|---|---|---|---|");
+    for (const s of result.scenarios) {
+      const l = s.latencyMs;
+      lines.push(
+        `| (${s.id}) ${s.name} | ${fmt(s.acceptedEventsPerSec)} | ${fmt(s.landedEventsPerSec)}${s.allLanded === false ? " (not all)" : ""} | ${fmt(s.requestsPerSec)} | ${ms(l.p50)} / ${ms(l.p95)} / ${ms(l.p99)} | ${fmt(s.errors)} | ${rssCell(s.peakRssMb)} | ${pct(s.ratio?.transport)}, ${pct(s.ratio?.storage)} | ${s.target} | ${s.met ? "yes" : "**no**"} |`,
+      );
+    }
+    lines.push("");
+    lines.push("CPU cores used during each scenario (1.0 = one core busy): " +
+      result.scenarios.map((s) => `(${s.id}) ${cpuCell(s.cpuCores)}`).join("; ") + ".");
+    lines.push("Load average (1 min) before each scenario: " + result.scenarios.map((s) => `(${s.id}) ${s.loadavg.before[0]}`).join(", ") + ".");
+    lines.push("");
+  }
+  const mem = result.memory;
+  if (mem && (mem.idleNodeRssMb !== undefined || mem.clusterIdleNodeRssMb)) {
+    lines.push("**Memory**");
+    lines.push("");
+    lines.push("| Measurement | RSS MB | target | met? |");
+    lines.push("|---|---:|---|---|");
+    if (mem.idleNodeRssMb !== undefined) lines.push(`| Idle single-process node (ClickHouse sink) | ${mem.idleNodeRssMb} | < 150 MB | ${mem.idleMet ? "yes" : "**no**"} |`);
+    if (mem.clusterIdleNodeRssMb) lines.push(`| Idle cluster nodes (n1, n2, n3) | ${mem.clusterIdleNodeRssMb.join(", ")} | < 150 MB | ${mem.clusterIdleNodeRssMb.every((x) => x < 150) ? "yes" : "**no**"} |`);
+    if (mem.liveSessionsNodeRssMb !== undefined) lines.push(`| Single-process node after events from 100,000 distinct sessions | ${mem.liveSessionsNodeRssMb} | < 400 MB | ${mem.liveMet ? "yes" : "**no**"} |`);
+    lines.push("");
+  }
+  return lines.join("\n");
+}
+
+module.exports = { renderMarkdown };

@@ -1,0 +1,126 @@
+"use strict";
+/**
+ * The real servers a run needs. nats-server and clickhouse-server are started by the test
+ * harness's own helpers (test/support/*.ts, compiled into bench/.build by `tsc -p bench`), so
+ * the bench runs them exactly as the integration tests do. Node processes are
+ * `node dist/nodes/node.js` with environment variables, as an operator runs them.
+ */
+const path = require("node:path");
+const fs = require("node:fs");
+const os = require("node:os");
+const { spawn } = require("node:child_process");
+const { findPid } = require("./proc");
+
+const ROOT = path.resolve(__dirname, "../..");
+const BUILD = path.resolve(__dirname, "../.build");
+const { startNatsServer, freePort } = require(path.join(BUILD, "nats-server.js"));
+const { startClickHouse } = require(path.join(BUILD, "clickhouse-server.js"));
+
+async function startNats() {
+  const handle = await startNatsServer({ jetstream: true });
+  return { ...handle, pid: findPid(handle.storeDir) };
+}
+
+async function startClickHouseServer() {
+  const handle = await startClickHouse();
+  return { ...handle, pid: findPid(handle.dataDir) };
+}
+
+/** One ClickHouse statement over HTTP; returns the response text. */
+async function chQuery(url, sql, body) {
+  const res = await fetch(`${url}/?query=${encodeURIComponent(sql)}`, { method: "POST", body });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`ClickHouse ${res.status}: ${text.slice(0, 500)}`);
+  return text;
+}
+
+async function chCount(url, table) {
+  return Number((await chQuery(url, `SELECT count() FROM ${table}`)).trim());
+}
+
+function waitFor(check, timeoutMs, what, intervalMs = 100) {
+  const deadline = Date.now() + timeoutMs;
+  return (async () => {
+    for (;;) {
+      if (await check()) return;
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, intervalMs));
+    }
+  })();
+}
+
+async function httpOk(url) {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
+    await res.text();
+    return res.ok;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Starts `node dist/nodes/node.js` (with `nodeArgs` such as --cpu-prof) and waits for /ready.
+ * Returns { url, port, pid, output(), stop() }.
+ */
+async function startNode(env, { nodeArgs = [], readyTimeoutMs = 60_000 } = {}) {
+  const port = await freePort();
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "ingest-bench-"));
+  const child = spawn(process.execPath, [...nodeArgs, path.join(ROOT, "dist/nodes/node.js")], {
+    cwd: ROOT,
+    env: { ...process.env, HOST: "127.0.0.1", PORT: String(port), DATA_DIR: dataDir, LOG_LEVEL: "warn", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  const keep = (chunk) => (output = (output + chunk.toString()).slice(-20_000));
+  child.stdout.on("data", keep);
+  child.stderr.on("data", keep);
+  const exited = new Promise((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    await waitFor(async () => {
+      if (child.exitCode !== null) throw new Error(`node exited during start-up (${child.exitCode}):\n${output}`);
+      return httpOk(`${url}/ready`);
+    }, readyTimeoutMs, `node ${env.NODE_ID ?? ""} /ready`);
+  } catch (error) {
+    child.kill("SIGKILL");
+    throw new Error(`${error.message}\n${output.slice(-3000)}`);
+  }
+  return {
+    url,
+    port,
+    pid: child.pid,
+    output: () => output,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+      const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+      const result = await exited;
+      clearTimeout(timer);
+      fs.rmSync(dataDir, { recursive: true, force: true });
+      return result;
+    },
+  };
+}
+
+/** The bare uWS baseline server (bench/baseline-uws.js) as its own process. */
+async function startBaseline() {
+  const port = await freePort();
+  const child = spawn(process.execPath, [path.join(__dirname, "../baseline-uws.js"), String(port)], {
+    cwd: ROOT,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  const url = `http://127.0.0.1:${port}`;
+  await waitFor(() => httpOk(`${url}/health`), 10_000, "baseline server");
+  return {
+    url,
+    port,
+    pid: child.pid,
+    async stop() {
+      child.kill("SIGTERM");
+      await exited;
+    },
+  };
+}
+
+module.exports = { ROOT, startNats, startClickHouseServer, chQuery, chCount, waitFor, startNode, startBaseline, freePort };
