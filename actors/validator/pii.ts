@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import type { IngestEvent } from "../common/event";
 
 /**
@@ -95,13 +96,24 @@ export function applyPiiPolicy(event: IngestEvent, policy: PiiPolicy): PiiPolicy
     event: {
       ...event,
       event_name: eventName,
-      session_id: sessionId,
-      user_id: userId,
+      session_id: sessionId === event.session_id ? sessionId : pseudonym(sessionId, event.tenant_id, event.session_id),
+      user_id: userId === event.user_id || userId === null ? userId : pseudonym(userId, event.tenant_id, event.user_id!),
       channel,
       properties,
     },
     detections,
   };
+}
+
+/**
+ * Session and user ids are identities: redacting two users' emails to the same
+ * `[redacted:email]` would merge their sessions (and route them as one). A redacted identifier
+ * keeps its redacted text plus a short keyed digest of the original, so distinct originals stay
+ * distinct and equal ones stay equal, while the PII itself is gone.
+ */
+function pseudonym(redacted: string, tenantId: string, original: string): string {
+  const digest = createHash("sha256").update(tenantId).update("\u0000").update(original).digest("base64url").slice(0, 12);
+  return `${redacted}~${digest}`;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -216,7 +216,7 @@ describe("applyPiiPolicy", () => {
     const { event, detections, dropReason } = applyPiiPolicy(input, "redact");
     expect(dropReason).toBeUndefined();
     expect(detections).toEqual({ email: 2, phone: 2, ip: 1 });
-    expect(event.user_id).toBe("[redacted:email]");
+    expect(event.user_id).toMatch(/^\[redacted:email\]~[A-Za-z0-9_-]{12}$/);
     expect(event.properties).toEqual({
       contact: "mail me at [redacted:email]",
       cart: {
@@ -312,8 +312,12 @@ describe("applyPiiPolicy", () => {
     expect(event.tenant_id).toBe("a@b.com");
     expect(event.event_id).toBe("10.0.0.1");
     expect(event.event_name).toBe("signup [redacted:email]");
-    expect(event.session_id).toBe("user:[redacted:email]");
-    expect(event.user_id).toBe("[redacted:phone]");
+    // Identifiers keep a keyed digest of the original so distinct users stay distinct sessions.
+    expect(event.session_id).toMatch(/^user:\[redacted:email\]~[A-Za-z0-9_-]{12}$/);
+    expect(event.user_id).toMatch(/^\[redacted:phone\]~[A-Za-z0-9_-]{12}$/);
+    const other = applyPiiPolicy(makeEvent({ ...input, session_id: "user:x@y.com" }), "redact").event;
+    expect(other.session_id).not.toBe(event.session_id);
+    expect(applyPiiPolicy(input, "redact").event.session_id).toBe(event.session_id);
     expect(event.channel).toBe("sms [redacted:phone]");
     expect(detections).toEqual({ email: 2, phone: 2 });
   });
