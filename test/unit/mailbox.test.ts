@@ -1,21 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { MailboxRegistry } from "../../actors/session/mailbox";
+import { deferred } from "../support/deferred";
 
-interface Deferred<T> {
-  promise: Promise<T>;
-  resolve: (value: T) => void;
-  reject: (error: unknown) => void;
-}
-
-function deferred<T = void>(): Deferred<T> {
-  let resolve!: (value: T) => void;
-  let reject!: (error: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
 
 /** Lets every queued microtask (and promise chain hop) run. */
 async function flush(): Promise<void> {

@@ -1,22 +1,8 @@
 import { describe, expect, it } from "vitest";
 import type { IngestEvent, SessionIngestRequest } from "../../actors/common/event";
 import { SessionActor, type SessionActorOptions } from "../../actors/session/session-actor";
+import { deferred, type Deferred } from "../support/deferred";
 
-interface Deferred<T = void> {
-  promise: Promise<T>;
-  resolve: (value: T) => void;
-  reject: (error: unknown) => void;
-}
-
-function deferred<T = void>(): Deferred<T> {
-  let resolve!: (value: T) => void;
-  let reject!: (error: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
 
 async function flush(): Promise<void> {
   for (let i = 0; i < 30; i++) await Promise.resolve();
