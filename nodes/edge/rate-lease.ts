@@ -34,6 +34,8 @@ export class LeaseCache {
   private readonly leases = new Map<string, Lease>();
   private readonly deniedUntil = new Map<string, { until: number; retryAt: number }>();
   private readonly inFlight = new Map<string, Promise<void>>();
+  /** Tokens that requests waiting on a key's in-flight lease will need. */
+  private readonly waiting = new Map<string, number>();
   private readonly now: () => number;
 
   constructor(
@@ -65,11 +67,18 @@ export class LeaseCache {
       }
       const inFlight = this.inFlight.get(key);
       if (inFlight && round < MAX_WAIT_ROUNDS) {
+        // Say what we are waiting for, so the next lease request asks for it too: one lease per
+        // round trip then serves every waiting request, however long the round trip is.
+        this.waiting.set(key, (this.waiting.get(key) ?? 0) + count);
         await inFlight;
+        const left = (this.waiting.get(key) ?? count) - count;
+        if (left > 0) this.waiting.set(key, left);
+        else this.waiting.delete(key);
         continue;
       }
       const need = count - (lease?.tokens ?? 0);
-      const request = this.acquire(key, need + this.options.chunk(key), need).then((grant) => {
+      const wanted = need + (this.waiting.get(key) ?? 0) + this.options.chunk(key);
+      const request = this.acquire(key, wanted, need).then((grant) => {
         if (grant.granted > 0) {
           const at = this.now();
           const current = this.liveLease(key, at);
