@@ -17,6 +17,13 @@
  * Options: --only=ceilings,a,b,c,d,e,rss   --duration=<s> (a,b,c,e; default 20)
  *          --cpu-prof (profile the single-process node; .cpuprofile under bench/results/tmp/prof)
  *          --label=<text> (stored in the result)   --no-write (print only)
+ *          --no-readme (a full run, without --only, also puts its tables into README.md; this skips that)
+ *          --node-env=K=V,K2=V2 (extra environment for every node, e.g. BATCH_MAX_WAIT_MS=10)
+ *          --node-args="<flags>" (extra node/V8 flags for every node process)
+ *          --node-root=<dir> (run the node from another checkout's dist/, e.g. a build of the
+ *            code before an optimisation, for before/after numbers on the same machine)
+ *          --storage-dir=<dir> (where clickhouse-server and nats-server keep their data; default
+ *            the system temp dir, i.e. this machine's disk; /dev/shm takes the disk out of the run)
  */
 const fs = require("node:fs");
 const path = require("node:path");
@@ -28,13 +35,18 @@ const { wsLoad } = require("./lib/ws-load");
 const { storageCeiling } = require("./lib/storage-ceiling");
 const servers = require("./lib/servers");
 const { renderMarkdown } = require("./lib/report");
+const { updateReadme, README } = require("./lib/readme");
 
 const args = Object.fromEntries(
   process.argv.slice(2).map((a) => {
-    const [k, v] = a.replace(/^--/, "").split("=");
-    return [k, v ?? true];
+    const arg = a.replace(/^--/, "");
+    const eq = arg.indexOf("=");
+    return eq === -1 ? [arg, true] : [arg.slice(0, eq), arg.slice(eq + 1)];
   }),
 );
+/** Extra V8/Node flags for every node process, e.g. --node-args=--max-semi-space-size=64 (space-separated). */
+const NODE_ARGS = typeof args["node-args"] === "string" ? args["node-args"].split(" ").filter(Boolean) : [];
+const NODE_ROOT = typeof args["node-root"] === "string" ? path.resolve(args["node-root"]) : servers.ROOT;
 const ONLY = args.only ? new Set(String(args.only).split(",")) : null;
 const wants = (step) => !ONLY || ONLY.has(step);
 const DURATION = Number(args.duration ?? 20);
@@ -42,6 +54,13 @@ const CEILING_DURATION = Math.min(DURATION, 10);
 const WARMUP_SEC = 3;
 const API_KEY = "bench-key";
 const RESULTS = path.join(__dirname, "results");
+/** Node settings of this run beyond the defaults (stated in the result). */
+const NODE_ENV_OVERRIDES = Object.fromEntries(
+  (typeof args["node-env"] === "string" ? args["node-env"].split(",") : []).filter(Boolean).map((kv) => {
+    const i = kv.indexOf("=");
+    return [kv.slice(0, i), kv.slice(i + 1)];
+  }),
+);
 const TMP = path.join(RESULTS, "tmp");
 
 const TARGETS = {
@@ -88,6 +107,10 @@ function singleNodeEnv(ch) {
     // load here, so the bucket is raised; the lease path (rate-limiter calls) still runs.
     RATE_LIMIT_EVENTS_PER_SEC: "10000000",
     RATE_LIMIT_BURST: "20000000",
+    // ClickHouse's default linger (200 ms) is a floor under every ack; with group commit a short
+    // one costs little (batches that close during an insert share the next one). Stated in results.
+    BATCH_MAX_WAIT_MS: "10",
+    ...NODE_ENV_OVERRIDES,
   };
 }
 
@@ -123,7 +146,7 @@ async function httpScenario({ id, name, urls, bodies, eventsPerRequest, connecti
   };
 }
 
-async function runArtillery(url, outFile) {
+async function runArtillery(url, outFile, onSpawn = () => undefined) {
   const bin = path.join(__dirname, "node_modules/artillery/bin/run");
   const started = Date.now();
   const child = spawn(process.execPath, [bin, "run", "--target", url, "--output", outFile, path.join(__dirname, "artillery/spike.yml")], {
@@ -131,6 +154,7 @@ async function runArtillery(url, outFile) {
     env: { ...process.env, BENCH_API_KEY: API_KEY, ARTILLERY_DISABLE_TELEMETRY: "true", DO_NOT_TRACK: "1" },
     stdio: ["ignore", "pipe", "pipe"],
   });
+  onSpawn(child.pid);
   let output = "";
   child.stdout.on("data", (c) => (output = (output + c).slice(-20_000)));
   child.stderr.on("data", (c) => (output = (output + c).slice(-20_000)));
@@ -176,12 +200,23 @@ function artillerySummary(report) {
 
 async function main() {
   fs.mkdirSync(TMP, { recursive: true });
+  // The server helpers put their data dirs under os.tmpdir(), which follows TMPDIR.
+  if (typeof args["storage-dir"] === "string") process.env.TMPDIR = args["storage-dir"];
   const startedAt = new Date();
   const result = {
     startedAt: startedAt.toISOString(),
     label: args.label ?? null,
     machine: machine({ loadavgAtStart: loadAverage() }),
-    settings: { durationSec: DURATION, ceilingDurationSec: CEILING_DURATION, warmupSec: WARMUP_SEC, connections: 50 },
+    settings: {
+      durationSec: DURATION,
+      ceilingDurationSec: CEILING_DURATION,
+      warmupSec: WARMUP_SEC,
+      connections: 50,
+      nodeEnv: { RATE_LIMIT_EVENTS_PER_SEC: "10000000", RATE_LIMIT_BURST: "20000000", BATCH_MAX_WAIT_MS: "10", ...NODE_ENV_OVERRIDES },
+      nodeRoot: NODE_ROOT,
+      nodeArgs: NODE_ARGS,
+      storageDir: typeof args["storage-dir"] === "string" ? args["storage-dir"] : require("node:os").tmpdir(),
+    },
     ceilings: {},
     scenarios: [],
     memory: {},
@@ -242,9 +277,9 @@ async function main() {
     // ---------------------------------------------------------------- single-process node
     const singleSteps = ["rss", "a", "b", "c", "d"].filter(wants);
     if (singleSteps.length > 0) {
-      const nodeArgs = args["cpu-prof"] ? ["--cpu-prof", `--cpu-prof-dir=${path.join(TMP, "prof")}`] : [];
+      const nodeArgs = [...NODE_ARGS, ...(args["cpu-prof"] ? ["--cpu-prof", `--cpu-prof-dir=${path.join(TMP, "prof")}`] : [])];
       log("starting single-process node (ClickHouse sink)");
-      const node = await servers.startNode(singleNodeEnv(ch), { nodeArgs });
+      const node = await servers.startNode(singleNodeEnv(ch), { nodeArgs, root: NODE_ROOT });
       cleanups.push(() => node.stop());
       const pids = { node: node.pid, clickhouse: ch.pid, loadgen: self };
 
@@ -323,7 +358,8 @@ async function main() {
         log(`d: artillery spike profile (load ${loadBefore.join(" ")})`);
         const sampler = new RssSampler(pids).start();
         const started = Date.now();
-        const run = await runArtillery(node.url, path.join(TMP, `artillery-${Date.now()}.json`));
+        // Artillery is the load generator here: its process is sampled too (CPU from its start).
+        const run = await runArtillery(node.url, path.join(TMP, `artillery-${Date.now()}.json`), (pid) => sampler.add("artillery", pid));
         const summary = artillerySummary(run.report);
         const accepted = summary.ok * 10;
         const after = await settledCount(ch.url, { atLeast: before + accepted });
@@ -365,7 +401,7 @@ async function main() {
       };
       const nodes = [];
       for (const id of ["n1", "n2", "n3"]) {
-        const n = await servers.startNode({ ...env, NODE_ID: id });
+        const n = await servers.startNode({ ...env, NODE_ID: id }, { root: NODE_ROOT, nodeArgs: NODE_ARGS });
         nodes.push(n);
         cleanups.push(() => n.stop());
       }
@@ -408,8 +444,18 @@ function finish(result, startedAt) {
             : +(s.acceptedEventsPerSec / ceiling.acceptedEventsPerSec).toFixed(3);
     }
     if (c.storage && s.landedEventsPerSec !== null) s.ratio.storage = +(s.landedEventsPerSec / c.storage.eventsPerSec).toFixed(3);
+    // Node CPU per accepted event and per request: how much work the hot path costs, which a
+    // disturbed or latency-bound run does not change much (unlike events/s).
+    const nodeCores = Object.entries(s.cpuCores || {})
+      .filter(([name]) => name === "node" || /^n\d$/.test(name))
+      .reduce((sum, [, cores]) => sum + cores, 0);
+    const events = s.acceptedEventsPerSec * s.durationSec;
+    const requests = s.requestsPerSec * s.durationSec;
+    s.nodeCpuUsPerEvent = events > 0 ? +((nodeCores * s.durationSec * 1e6) / events).toFixed(2) : null;
+    s.nodeCpuUsPerRequest = requests > 0 ? +((nodeCores * s.durationSec * 1e6) / requests).toFixed(1) : null;
     s.target = TARGETS[s.id];
     s.met = targetMet(s);
+    log(`(${s.id})`, JSON.stringify({ cpuUsPerEvent: s.nodeCpuUsPerEvent, cpuUsPerRequest: s.nodeCpuUsPerRequest, statusCounts: s.statusCounts, detail: s.detail, cpuCores: s.cpuCores, loadavg: s.loadavg }));
   }
   result.memory.targets = { idle: TARGETS.idle, live: TARGETS.live };
   if (result.memory.idleNodeRssMb !== undefined) result.memory.idleMet = result.memory.idleNodeRssMb < 150;
@@ -423,6 +469,7 @@ function finish(result, startedAt) {
     fs.writeFileSync(path.join(RESULTS, `${stamp}.json`), JSON.stringify(result, null, 2) + "\n");
     fs.writeFileSync(path.join(RESULTS, `${stamp}.md`), markdown + "\n");
     log(`wrote bench/results/${stamp}.json and .md`);
+    if (!ONLY && !args["no-readme"] && updateReadme(README, markdown, `${stamp}.md`)) log("updated the Benchmarks table in README.md");
   }
 }
 

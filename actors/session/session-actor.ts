@@ -5,7 +5,7 @@
  * keeps the stored and forwarded stream of a session in arrival order even when a write fails
  * and the client resends.
  */
-import { LRUCache } from "lru-cache";
+import { ScopedLru } from "../common/scoped-lru";
 import type { IngestEvent, SessionIngestRequest, SessionIngestResult } from "../common/event";
 import { MailboxRegistry } from "./mailbox";
 
@@ -27,13 +27,15 @@ export interface SessionIngestStats extends SessionIngestResult {
 
 export class SessionActor {
   private readonly mailboxes = new MailboxRegistry();
-  private readonly seen: LRUCache<string, true> | null;
-  private readonly lastSeq: LRUCache<string, number>;
+  /** (tenant, event_id) of events made durable, for duplicate suppression. */
+  private readonly seen: ScopedLru<true> | null;
+  /** (tenant, session_id) → last seq seen. */
+  private readonly lastSeq: ScopedLru<number>;
   private draining = false;
 
   constructor(private readonly options: SessionActorOptions) {
-    this.seen = options.dedupWindow > 0 ? new LRUCache<string, true>({ max: options.dedupWindow }) : null;
-    this.lastSeq = new LRUCache<string, number>({ max: options.seqWindow ?? 100_000 });
+    this.seen = options.dedupWindow > 0 ? new ScopedLru<true>(options.dedupWindow) : null;
+    this.lastSeq = new ScopedLru<number>(options.seqWindow ?? 100_000);
   }
 
   get isDraining(): boolean {
@@ -63,21 +65,23 @@ export class SessionActor {
 
   private async turn(events: IngestEvent[], totals: SessionIngestStats): Promise<void> {
     const fresh: IngestEvent[] = [];
-    const inBatch = new Set<string>();
+    // Ids seen in this batch, per tenant (a session's batch has one tenant; the map allows more).
+    const inBatch = new Map<string, Set<string>>();
     for (const event of events) {
-      const key = `${event.tenant_id}\u0000${event.event_id}`;
-      if (inBatch.has(key) || this.seen?.has(key)) {
+      let ids = inBatch.get(event.tenant_id);
+      if (ids === undefined) inBatch.set(event.tenant_id, (ids = new Set<string>()));
+      if (ids.has(event.event_id) || this.seen?.has(event.tenant_id, event.event_id)) {
         totals.duplicates++;
         continue;
       }
-      inBatch.add(key);
+      ids.add(event.event_id);
       fresh.push(event);
     }
     if (fresh.length === 0) return;
     await this.options.persist(fresh);
     this.trackSeq(fresh, totals);
     // Remember ids only once durable: a failed write must not turn the client's retry into a "duplicate".
-    if (this.seen) for (const key of inBatch) this.seen.set(key, true);
+    if (this.seen) for (const event of fresh) this.seen.set(event.tenant_id, event.event_id, true);
     totals.accepted += fresh.length;
     this.options.onDurable?.(fresh);
   }
@@ -85,8 +89,7 @@ export class SessionActor {
   private trackSeq(events: IngestEvent[], totals: SessionIngestStats): void {
     for (const event of events) {
       if (event.seq === null) continue;
-      const key = `${event.tenant_id}\u0000${event.session_id}`;
-      const last = this.lastSeq.get(key);
+      const last = this.lastSeq.get(event.tenant_id, event.session_id);
       if (last !== undefined) {
         if (event.seq <= last) {
           totals.seqDuplicates++;
@@ -94,7 +97,7 @@ export class SessionActor {
         }
         if (event.seq > last + 1) totals.seqGaps++;
       }
-      this.lastSeq.set(key, event.seq);
+      this.lastSeq.set(event.tenant_id, event.session_id, event.seq);
     }
   }
 }

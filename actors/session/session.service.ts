@@ -71,11 +71,19 @@ export function createSessionService(config: Config): ServiceSchema {
           config.batchMaxEvents,
         );
         persist = (events) => toStorage.add(events);
+        // Durable batches of one event-loop turn go to the forwarder as one call, in the order
+        // they became durable (so each session's order holds): one call per turn of the loop,
+        // not one per session batch, which for single-event requests was one call per event.
+        const toForwarder = new Coalescer<IngestEvent>(async (events) => {
+          try {
+            await broker.call("forwarder.forward", { events });
+          } catch (error) {
+            logger.warn({ err: error, events: events.length }, "forwarder did not take a durable batch");
+          }
+        }, config.batchMaxEvents);
         onDurable = (events) => {
           if (!serviceAvailable(broker, "forwarder")) return;
-          broker.call("forwarder.forward", { events }).catch((error: unknown) => {
-            logger.warn({ err: error, events: events.length }, "forwarder did not take a durable batch");
-          });
+          void toForwarder.add(events);
         };
       }
       actor = new SessionActor({ dedupWindow: config.dedupWindow, persist, onDurable });

@@ -22,9 +22,11 @@ export interface StreamPersisterOptions {
 }
 
 export function batchMessageId(events: readonly IngestEvent[]): string {
-  const hash = createHash("sha1");
-  for (const event of events) hash.update(event.tenant_id).update("\u0000").update(event.event_id).update("\u0001");
-  return hash.digest("base64url");
+  // One update over the joined keys: the same bytes, so the same digest, as an update per
+  // field, without four native calls per event.
+  let keys = "";
+  for (const event of events) keys += `${event.tenant_id}\u0000${event.event_id}\u0001`;
+  return createHash("sha1").update(keys).digest("base64url");
 }
 
 export class StreamPersister {

@@ -3,6 +3,17 @@
  * item, whichever comes first, and commits closed batches one at a time, in order. `add`
  * resolves when the batch holding those items has been committed, and rejects if that commit
  * failed, so a caller acknowledges only what is durable.
+ *
+ * Group commit (`groupCommit: true`): batches that closed while a commit was running are joined
+ * into one commit (up to `maxItems`, a single oversized add still whole) when it is their turn,
+ * instead of one commit each. A commit has a fixed cost (a ClickHouse part, an fdatasync) on
+ * top of its per-item cost; under load the queue would otherwise grow by one small commit per
+ * `maxWaitMs`. Joined, each commit takes everything that arrived during the previous one, so
+ * the batch size follows the load and a short `maxWaitMs` stays affordable. A failed joined
+ * commit rejects every add() it carried. With `maxConcurrentCommits` > 1 (a sink whose writes
+ * may overlap, such as ClickHouse inserts: each is its own part) up to that many commits run at
+ * once, started in closing order; joining happens only while every slot is busy. Callers that
+ * need an order between their items wait for one add() before the next (the session mailbox does).
  */
 export interface BatcherOptions<T> {
   maxItems: number;
@@ -10,6 +21,10 @@ export interface BatcherOptions<T> {
   commit: (items: T[]) => Promise<void>;
   /** Called after each commit attempt (for metrics). */
   onCommitted?: (info: { items: number; durationMs: number; error?: unknown }) => void;
+  /** Join batches that closed while a commit was running into one commit (see above). Default false. */
+  groupCommit?: boolean;
+  /** Group commit only: commits that may run at once (default 1). */
+  maxConcurrentCommits?: number;
 }
 
 interface OpenBatch<T> {
@@ -22,6 +37,10 @@ export class Batcher<T> {
   private open: OpenBatch<T> | null = null;
   private committing: Promise<void> = Promise.resolve();
   private pendingItems = 0;
+  /** Group commit: closed batches waiting for a free commit slot. */
+  private queued: OpenBatch<T>[] = [];
+  private running = 0;
+  private idleWaiters: Array<() => void> = [];
 
   constructor(private readonly options: BatcherOptions<T>) {}
 
@@ -49,7 +68,12 @@ export class Batcher<T> {
   /** Closes the open batch now and resolves when everything added so far is committed. */
   async flush(): Promise<void> {
     this.close();
-    await this.committing;
+    if (!this.options.groupCommit) {
+      await this.committing;
+      return;
+    }
+    if (this.running === 0 && this.queued.length === 0) return;
+    await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
   }
 
   private openBatch(): OpenBatch<T> {
@@ -66,7 +90,38 @@ export class Batcher<T> {
     if (batch === null) return;
     this.open = null;
     if (batch.timer) clearTimeout(batch.timer);
-    this.committing = this.committing.then(() => this.commit(batch));
+    if (!this.options.groupCommit) {
+      this.committing = this.committing.then(() => this.commit(batch));
+      return;
+    }
+    this.queued.push(batch);
+    this.startCommits();
+  }
+
+  /** Group commit: fills the free commit slots with the queued batches, joined up to maxItems. */
+  private startCommits(): void {
+    const slots = Math.max(1, this.options.maxConcurrentCommits ?? 1);
+    while (this.running < slots && this.queued.length > 0) {
+      const first = this.queued.shift()!;
+      let joined = first;
+      while (this.queued.length > 0 && joined.items.length + this.queued[0]!.items.length <= this.options.maxItems) {
+        const next = this.queued.shift()!;
+        if (joined === first) joined = { items: first.items.slice(), waiters: first.waiters.slice(), timer: null };
+        for (const item of next.items) joined.items.push(item);
+        for (const waiter of next.waiters) joined.waiters.push(waiter);
+      }
+      this.running++;
+      // commit() never rejects: failures go to the batch's waiters.
+      void this.commit(joined).then(() => {
+        this.running--;
+        this.startCommits();
+        if (this.running === 0 && this.queued.length === 0 && this.idleWaiters.length > 0) {
+          const waiters = this.idleWaiters;
+          this.idleWaiters = [];
+          for (const resolve of waiters) resolve();
+        }
+      });
+    }
   }
 
   private async commit(batch: OpenBatch<T>): Promise<void> {

@@ -8,6 +8,12 @@ import type { IngestEvent } from "../common/event";
  */
 export interface Sink {
   readonly name: string;
+  /**
+   * Writes that may run at once (default 1). A sink says more only when overlapping writes are
+   * safe and independent (each ClickHouse INSERT makes its own part); a file sink appends to
+   * one segment and stays at 1.
+   */
+  readonly maxConcurrentWrites?: number;
   /** Prepare (open files, run migrations). Called once before the first write. */
   start(): Promise<void>;
   write(events: readonly IngestEvent[]): Promise<void>;

@@ -11,7 +11,7 @@
  * Redeliveries of events already committed are dropped by a bounded (tenant, event_id) window.
  */
 import type { NatsConnection } from "nats";
-import { LRUCache } from "lru-cache";
+import { ScopedLru } from "../common/scoped-lru";
 import type { IngestEvent } from "../common/event";
 import { backoffDelay, Sleeper } from "../common/backoff";
 import { BatchConsumer, type BatchMessage } from "../common/jetstream";
@@ -39,7 +39,8 @@ export interface StreamWriterOptions {
 export class StreamWriter {
   private readonly consumer: BatchConsumer;
   private readonly batcher: Batcher<IngestEvent>;
-  private readonly committed: LRUCache<string, true> | null;
+  /** (tenant, event_id) of events already committed: redeliveries of them are dropped. */
+  private readonly committed: ScopedLru<true> | null;
   private readonly pending = new Set<BatchMessage>();
   private readonly sleeper = new Sleeper();
   private keepAlive: NodeJS.Timeout | null = null;
@@ -47,12 +48,14 @@ export class StreamWriter {
   private failingSince: number | null = null;
 
   constructor(private readonly options: StreamWriterOptions) {
-    this.committed = options.dedupWindow > 0 ? new LRUCache<string, true>({ max: options.dedupWindow }) : null;
+    this.committed = options.dedupWindow > 0 ? new ScopedLru<true>(options.dedupWindow) : null;
     this.batcher = new Batcher<IngestEvent>({
       maxItems: options.batchMaxEvents,
       maxWaitMs: options.batchMaxWaitMs,
       commit: (events) => this.commitWithRetry(events),
       onCommitted: options.onCommitted,
+      groupCommit: true,
+      maxConcurrentCommits: options.sink.maxConcurrentWrites ?? 1,
     });
     this.consumer = new BatchConsumer(options.nc, {
       stream: options.stream,
@@ -98,7 +101,7 @@ export class StreamWriter {
   /** Hands the messages' events to the batcher and returns at once: acks follow the commit. */
   private async take(messages: BatchMessage[]): Promise<void> {
     for (const message of messages) {
-      const fresh = this.committed ? message.events.filter((e) => !this.committed!.has(keyOf(e))) : message.events;
+      const fresh = this.committed ? message.events.filter((e) => !this.committed!.has(e.tenant_id, e.event_id)) : message.events;
       if (fresh.length === 0) {
         message.ack();
         continue;
@@ -106,7 +109,7 @@ export class StreamWriter {
       this.pending.add(message);
       this.batcher.add(fresh).then(
         () => {
-          if (this.committed) for (const e of fresh) this.committed.set(keyOf(e), true);
+          if (this.committed) for (const e of fresh) this.committed.set(e.tenant_id, e.event_id, true);
           this.pending.delete(message);
           message.ack();
         },
@@ -140,8 +143,4 @@ export class StreamWriter {
       }
     }
   }
-}
-
-function keyOf(event: IngestEvent): string {
-  return `${event.tenant_id}\u0000${event.event_id}`;
 }

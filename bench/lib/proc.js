@@ -48,10 +48,12 @@ function findPid(needle) {
  */
 class RssSampler {
   constructor(pids, intervalMs = 200) {
-    this.pids = pids;
+    this.pids = { ...pids };
     this.intervalMs = intervalMs;
     this.peak = {};
     this.cpuStart = {};
+    /** Last CPU reading per process, for one that exits before stop(). */
+    this.cpuLast = {};
     this.timer = null;
   }
   start() {
@@ -60,10 +62,17 @@ class RssSampler {
     this.timer = setInterval(() => this.sample(), this.intervalMs);
     return this;
   }
+  /** Starts sampling one more process (CPU counted from its start: meant for a child just spawned). */
+  add(name, pid) {
+    this.pids[name] = pid;
+    this.cpuStart[name] = 0;
+  }
   sample() {
     for (const [name, pid] of Object.entries(this.pids)) {
       const mem = memoryOf(pid);
       if (mem && (this.peak[name] === undefined || mem.rssMb > this.peak[name])) this.peak[name] = mem.rssMb;
+      const cpu = cpuSecondsOf(pid);
+      if (cpu !== null) this.cpuLast[name] = cpu;
     }
   }
   stop(elapsedSec) {
@@ -71,8 +80,10 @@ class RssSampler {
     this.sample();
     const cpu = {};
     for (const [name, pid] of Object.entries(this.pids)) {
-      const end = cpuSecondsOf(pid);
-      if (end !== null && this.cpuStart[name] !== null) cpu[name] = +((end - this.cpuStart[name]) / elapsedSec).toFixed(2);
+      const end = cpuSecondsOf(pid) ?? this.cpuLast[name] ?? null;
+      if (end !== null && this.cpuStart[name] !== null && this.cpuStart[name] !== undefined) {
+        cpu[name] = +((end - this.cpuStart[name]) / elapsedSec).toFixed(2);
+      }
     }
     const peakRssMb = {};
     for (const [name, mb] of Object.entries(this.peak)) peakRssMb[name] = Math.round(mb);

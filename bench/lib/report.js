@@ -50,8 +50,14 @@ function renderMarkdown(result) {
       );
     }
     lines.push("");
+    lines.push("Node CPU per event / per request (µs, from /proc): " +
+      result.scenarios.map((s) => `(${s.id}) ${s.nodeCpuUsPerEvent ?? "–"} / ${s.nodeCpuUsPerRequest ?? "–"}`).join("; ") + ".");
     lines.push("CPU cores used during each scenario (1.0 = one core busy): " +
       result.scenarios.map((s) => `(${s.id}) ${cpuCell(s.cpuCores)}`).join("; ") + ".");
+    const d = result.scenarios.find((s) => s.id === "d");
+    if (d && d.worstWindowP99Ms !== undefined) {
+      lines.push(`(d): ${fmt(d.offeredEvents)} events offered, ${fmt(d.acceptedEvents)} acknowledged; worst p99 of any 10 s window ${ms(d.worstWindowP99Ms)} ms.`);
+    }
     lines.push("Load average (1 min) before each scenario: " + result.scenarios.map((s) => `(${s.id}) ${s.loadavg.before[0]}`).join(", ") + ".");
     lines.push("");
   }

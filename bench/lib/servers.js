@@ -61,13 +61,14 @@ async function httpOk(url) {
 
 /**
  * Starts `node dist/nodes/node.js` (with `nodeArgs` such as --cpu-prof) and waits for /ready.
+ * `root` is the checkout whose dist/ runs (default this one; another build for before/after runs).
  * Returns { url, port, pid, output(), stop() }.
  */
-async function startNode(env, { nodeArgs = [], readyTimeoutMs = 60_000 } = {}) {
+async function startNode(env, { nodeArgs = [], readyTimeoutMs = 60_000, root = ROOT } = {}) {
   const port = await freePort();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "ingest-bench-"));
-  const child = spawn(process.execPath, [...nodeArgs, path.join(ROOT, "dist/nodes/node.js")], {
-    cwd: ROOT,
+  const child = spawn(process.execPath, [...nodeArgs, path.join(root, "dist/nodes/node.js")], {
+    cwd: root,
     env: { ...process.env, HOST: "127.0.0.1", PORT: String(port), DATA_DIR: dataDir, LOG_LEVEL: "warn", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });

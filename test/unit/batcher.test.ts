@@ -387,3 +387,214 @@ describe("Batcher (real timers)", () => {
     expect(commits).toEqual([[1, 2]]);
   });
 });
+
+describe("Batcher with groupCommit", () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  function gated(maxItems: number, maxWaitMs = 10_000) {
+    const gates: Deferred[] = [];
+    const started: number[][] = [];
+    let inFlight = 0;
+    let maxInFlight = 0;
+    const infos: Info[] = [];
+    const batcher = new Batcher<number>({
+      maxItems,
+      maxWaitMs,
+      groupCommit: true,
+      commit: async (items) => {
+        started.push([...items]);
+        inFlight++;
+        maxInFlight = Math.max(maxInFlight, inFlight);
+        const gate = deferred();
+        gates.push(gate);
+        try {
+          await gate.promise;
+        } finally {
+          inFlight--;
+        }
+      },
+      onCommitted: (info) => infos.push(info),
+    });
+    return { batcher, gates, started, infos, maxInFlight: () => maxInFlight };
+  }
+
+  it("batches that closed while a commit ran are joined into the next commit, in order", async () => {
+    const { batcher, gates, started, infos, maxInFlight } = gated(2);
+    const a = track(batcher.add([1, 2]));
+    const b = track(batcher.add([3, 4]));
+    const c = track(batcher.add([5]));
+    const d = track(batcher.add([6]));
+    await settle();
+    expect(started).toEqual([[1, 2]]);
+    expect(batcher.pending).toBe(6);
+    gates[0]!.resolve();
+    await settle();
+    expect(a.state).toBe("fulfilled");
+    // [3,4] and [5,6] closed behind the first commit; joined they would exceed maxItems=2.
+    expect(started).toEqual([[1, 2], [3, 4]]);
+    gates[1]!.resolve();
+    await settle();
+    expect(b.state).toBe("fulfilled");
+    expect(started).toEqual([[1, 2], [3, 4], [5, 6]]);
+    gates[2]!.resolve();
+    await settle();
+    expect([c.state, d.state]).toEqual(["fulfilled", "fulfilled"]);
+    expect(maxInFlight()).toBe(1);
+    expect(infos.map((i) => i.items)).toEqual([2, 2, 2]);
+    expect(batcher.pending).toBe(0);
+  });
+
+  it("joins every batch closed by maxWaitMs during a slow commit, up to maxItems", async () => {
+    const { batcher, gates, started } = gated(100, 10);
+    const first = track(batcher.add([1]));
+    await vi.advanceTimersByTimeAsync(10); // closes [1]; its commit hangs
+    expect(started).toEqual([[1]]);
+    const later: Array<ReturnType<typeof track>> = [];
+    for (let i = 2; i <= 5; i++) {
+      later.push(track(batcher.add([i])));
+      await vi.advanceTimersByTimeAsync(10); // each closes on its own timer
+    }
+    expect(started).toEqual([[1]]);
+    gates[0]!.resolve();
+    await settle();
+    expect(first.state).toBe("fulfilled");
+    expect(started).toEqual([[1], [2, 3, 4, 5]]);
+    expect(later.map((t) => t.state)).toEqual(["pending", "pending", "pending", "pending"]);
+    gates[1]!.resolve();
+    await settle();
+    expect(later.map((t) => t.state)).toEqual(["fulfilled", "fulfilled", "fulfilled", "fulfilled"]);
+  });
+
+  it("a failed joined commit rejects every add() it carried, and only those", async () => {
+    const { batcher, gates, started } = gated(100, 10);
+    const a = track(batcher.add([1]));
+    await vi.advanceTimersByTimeAsync(10);
+    const b = track(batcher.add([2]));
+    await vi.advanceTimersByTimeAsync(10);
+    const c = track(batcher.add([3]));
+    await vi.advanceTimersByTimeAsync(10);
+    gates[0]!.resolve();
+    await settle();
+    expect(started).toEqual([[1], [2, 3]]);
+    const boom = new Error("part rejected");
+    gates[1]!.reject(boom);
+    await settle();
+    expect(a.state).toBe("fulfilled");
+    expect([b.state, c.state]).toEqual(["rejected", "rejected"]);
+    expect(b.error).toBe(boom);
+    const d = track(batcher.add([4]));
+    await vi.advanceTimersByTimeAsync(10);
+    gates[2]!.resolve();
+    await settle();
+    expect(d.state).toBe("fulfilled");
+    expect(started).toEqual([[1], [2, 3], [4]]);
+    expect(batcher.pending).toBe(0);
+  });
+
+  it("flush() waits for the joined commits and for the open batch", async () => {
+    const { batcher, gates, started } = gated(100, 10);
+    void batcher.add([1]);
+    await vi.advanceTimersByTimeAsync(10);
+    void batcher.add([2]);
+    let flushed = false;
+    const f = batcher.flush().then(() => (flushed = true));
+    await settle();
+    expect(started).toEqual([[1]]);
+    gates[0]!.resolve();
+    await settle();
+    expect(started).toEqual([[1], [2]]);
+    expect(flushed).toBe(false);
+    gates[1]!.resolve();
+    await f;
+    expect(flushed).toBe(true);
+  });
+});
+
+describe("Batcher with groupCommit and maxConcurrentCommits", () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it("runs up to maxConcurrentCommits commits at once and joins only while every slot is busy", async () => {
+    const gates: Deferred[] = [];
+    const started: number[][] = [];
+    let inFlight = 0;
+    let maxInFlight = 0;
+    const batcher = new Batcher<number>({
+      maxItems: 100,
+      maxWaitMs: 10,
+      groupCommit: true,
+      maxConcurrentCommits: 2,
+      commit: async (items) => {
+        started.push([...items]);
+        inFlight++;
+        maxInFlight = Math.max(maxInFlight, inFlight);
+        const gate = deferred();
+        gates.push(gate);
+        try {
+          await gate.promise;
+        } finally {
+          inFlight--;
+        }
+      },
+    });
+    const results = [1, 2, 3, 4].map(() => undefined as unknown as ReturnType<typeof track>);
+    results[0] = track(batcher.add([1]));
+    await vi.advanceTimersByTimeAsync(10);
+    results[1] = track(batcher.add([2]));
+    await vi.advanceTimersByTimeAsync(10);
+    expect(started).toEqual([[1], [2]]); // two slots: no waiting for the first
+    results[2] = track(batcher.add([3]));
+    await vi.advanceTimersByTimeAsync(10);
+    results[3] = track(batcher.add([4]));
+    await vi.advanceTimersByTimeAsync(10);
+    expect(started).toEqual([[1], [2]]);
+    gates[1]!.resolve(); // the second finishes first: its add resolves, the queue takes its slot
+    await settle();
+    expect(results.map((r) => r.state)).toEqual(["pending", "fulfilled", "pending", "pending"]);
+    expect(started).toEqual([[1], [2], [3, 4]]);
+    gates[0]!.resolve();
+    gates[2]!.resolve();
+    let flushed = false;
+    await batcher.flush().then(() => (flushed = true));
+    expect(flushed).toBe(true);
+    expect(results.map((r) => r.state)).toEqual(["fulfilled", "fulfilled", "fulfilled", "fulfilled"]);
+    expect(maxInFlight).toBe(2);
+    expect(batcher.pending).toBe(0);
+  });
+
+  it("flush() waits for every running commit", async () => {
+    const gates: Deferred[] = [];
+    const batcher = new Batcher<number>({
+      maxItems: 1,
+      maxWaitMs: 10_000,
+      groupCommit: true,
+      maxConcurrentCommits: 2,
+      commit: () => {
+        const g = deferred();
+        gates.push(g);
+        return g.promise;
+      },
+    });
+    void batcher.add([1]);
+    void batcher.add([2]);
+    let flushed = false;
+    const f = batcher.flush().then(() => (flushed = true));
+    await settle();
+    expect(gates).toHaveLength(2);
+    gates[0]!.resolve();
+    await settle();
+    expect(flushed).toBe(false);
+    gates[1]!.resolve();
+    await f;
+    expect(flushed).toBe(true);
+  });
+});

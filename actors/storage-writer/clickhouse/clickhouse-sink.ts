@@ -237,6 +237,11 @@ interface RejectedRow {
 
 export class ClickHouseSink implements Sink {
   readonly name = "clickhouse";
+  /**
+   * Two inserts at a time: an insert's fixed cost is mostly the server writing a new part's files
+   * (I/O, one server thread each), so a second insert overlaps it instead of queueing behind it.
+   */
+  readonly maxConcurrentWrites = 2;
   readonly database: string;
   /** The server's `version()`, read once by `start()`. */
   serverVersion: string | undefined;
