@@ -6,7 +6,7 @@
  * goes into one HDR histogram, so percentiles are exact across targets.
  */
 const autocannon = require("autocannon");
-const hdr = require("hdr-histogram-js");
+const { latencyHistogram, latencySummary } = require("./latency");
 
 function runOne({ url, connections, durationSec, bodies, headers, onResponse }) {
   let next = Math.floor(Math.random() * bodies.length);
@@ -41,7 +41,7 @@ function runOne({ url, connections, durationSec, bodies, headers, onResponse }) 
  * @returns {{ requests, ok, non2xx, errors, statusCounts, latencyMs: {p50,p95,p99,max,mean}, durationSec }}
  */
 async function httpLoad({ urls, connections, durationSec, bodies, headers = {} }) {
-  const histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3 });
+  const histogram = latencyHistogram();
   const statusCounts = {};
   const onResponse = (_client, statusCode, _bytes, responseTimeMs) => {
     statusCounts[statusCode] = (statusCounts[statusCode] || 0) + 1;
@@ -62,7 +62,6 @@ async function httpLoad({ urls, connections, durationSec, bodies, headers = {} }
     else non2xx += n;
   }
   const errors = results.reduce((sum, r) => sum + r.errors + r.timeouts, 0);
-  const ms = (us) => +(us / 1000).toFixed(2);
   return {
     requests: ok + non2xx,
     ok,
@@ -70,13 +69,7 @@ async function httpLoad({ urls, connections, durationSec, bodies, headers = {} }
     errors,
     statusCounts,
     durationSec: Math.min(elapsed, durationSec),
-    latencyMs: {
-      p50: ms(histogram.getValueAtPercentile(50)),
-      p95: ms(histogram.getValueAtPercentile(95)),
-      p99: ms(histogram.getValueAtPercentile(99)),
-      max: ms(histogram.maxValue),
-      mean: ms(histogram.mean),
-    },
+    latencyMs: latencySummary(histogram),
   };
 }
 

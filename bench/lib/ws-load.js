@@ -9,7 +9,7 @@
  * timings, so this driver uses the same socket and frames directly.)
  */
 const path = require("node:path");
-const hdr = require("hdr-histogram-js");
+const { latencyHistogram, latencySummary } = require("./latency");
 const { makeEvent } = require("./events");
 
 const DIST = path.resolve(__dirname, "../../dist");
@@ -36,7 +36,7 @@ async function connectAll(url, headers, count, concurrency = 50) {
 }
 
 async function wsLoad({ url, apiKey, streams, eventsPerBatch, window, durationSec, prefix }) {
-  const histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3 });
+  const histogram = latencyHistogram();
   const headers = apiKey ? { "X-API-Key": apiKey } : {};
   const { sockets, failures } = await connectAll(url, headers, streams);
   const now = Date.now();
@@ -103,7 +103,6 @@ async function wsLoad({ url, apiKey, streams, eventsPerBatch, window, durationSe
   await Promise.race([new Promise((r) => (idle = r)), new Promise((r) => setTimeout(r, 10_000))]);
   const unanswered = outstanding;
   for (const ws of sockets) if (ws) ws.terminate();
-  const ms = (us) => +(us / 1000).toFixed(2);
   return {
     streams,
     connectFailures: failures,
@@ -115,13 +114,7 @@ async function wsLoad({ url, apiKey, streams, eventsPerBatch, window, durationSe
     closedEarly,
     unanswered,
     durationSec: elapsed,
-    latencyMs: {
-      p50: ms(histogram.getValueAtPercentile(50)),
-      p95: ms(histogram.getValueAtPercentile(95)),
-      p99: ms(histogram.getValueAtPercentile(99)),
-      max: ms(histogram.maxValue),
-      mean: ms(histogram.mean),
-    },
+    latencyMs: latencySummary(histogram),
   };
 }
 
