@@ -17,7 +17,8 @@
  *   only once the HTTP handler is up, which is after metadata has loaded.
  * - SIGTERM shuts down cleanly in well under a second; it runs fine as root.
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { aptInstall, canAptInstall } from "./apt";
+import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream, existsSync, rmSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:net";
@@ -187,28 +188,19 @@ interface Binary {
 let installAttempted = false;
 
 /** Finds the server binary; installs it once via apt when we are root on Debian. */
-function ensureBinary(): Binary {
+export function ensureBinary(): Binary {
   const found = findBinary();
   if (found) return found;
   if (installAttempted) {
     throw new Error(`clickhouse-server is still missing after: ${CLICKHOUSE_INSTALL_COMMAND}`);
   }
-  const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
-  if (!isRoot || !existsSync("/etc/debian_version")) {
+  if (!canAptInstall()) {
     throw new Error(`clickhouse-server is not installed; install it with: ${CLICKHOUSE_INSTALL_COMMAND}`);
   }
   installAttempted = true;
-  const result = spawnSync("apt-get", ["install", "-y", "clickhouse-server", "clickhouse-client"], {
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
-    encoding: "utf8",
-  });
+  const result = aptInstall(["clickhouse-server", "clickhouse-client"]);
   const after = findBinary();
-  if (result.status !== 0 || !after) {
-    throw new Error(
-      `${CLICKHOUSE_INSTALL_COMMAND} failed (exit ${result.status}): ${(result.stderr ?? "").slice(-2000)}`,
-    );
-  }
+  if (!result.ok || !after) throw new Error(`${CLICKHOUSE_INSTALL_COMMAND} failed: ${result.output}`);
   return after;
 }
 

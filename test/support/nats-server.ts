@@ -3,8 +3,9 @@
  * storing into a private temp dir. Tests get real protocol behaviour (PubAck dedup, ack_wait
  * redelivery, pull-consumer sharing) that an in-memory fake would only imitate.
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { accessSync, constants, existsSync } from "node:fs";
+import { aptInstall, canAptInstall } from "./apt";
+import { spawn, type ChildProcess } from "node:child_process";
+import { accessSync, constants } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { createConnection, createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -59,14 +60,9 @@ function lookupBinary(): string | undefined {
 export function findNatsServer(): string {
   const found = lookupBinary();
   if (found !== undefined) return found;
-  const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
-  if (isRoot && existsSync("/etc/debian_version") && !installAttempted) {
+  if (canAptInstall() && !installAttempted) {
     installAttempted = true;
-    spawnSync("apt-get", ["install", "-y", "nats-server"], {
-      stdio: "ignore",
-      env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
-      timeout: 300_000,
-    });
+    aptInstall(["nats-server"]);
     const installed = lookupBinary();
     if (installed !== undefined) return installed;
   }
