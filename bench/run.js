@@ -32,6 +32,7 @@ const { RssSampler, loadAverage, machine, memoryOf } = require("./lib/proc");
 const { bodyPool } = require("./lib/events");
 const { httpLoad } = require("./lib/http-load");
 const { wsLoad } = require("./lib/ws-load");
+const { wsRawLoad } = require("./lib/ws-raw-load");
 const { storageCeiling } = require("./lib/storage-ceiling");
 const servers = require("./lib/servers");
 const { renderMarkdown } = require("./lib/report");
@@ -255,7 +256,7 @@ async function main() {
       });
       log("ceiling-ws: bare uWS, 1,000 WebSocket streams");
       const wsSampler = new RssSampler(pids).start();
-      const ws = await wsLoad({ url: base.url.replace("http", "ws") + "/v1/stream", streams: 1000, eventsPerBatch: 20, window: 2, durationSec: CEILING_DURATION, prefix: "cw" });
+      const ws = await wsRawLoad({ url: base.url.replace("http", "ws") + "/v1/stream", streams: 1000, eventsPerBatch: 20, window: 2, durationSec: CEILING_DURATION, prefix: "cw" });
       const wsUsage = wsSampler.stop(ws.durationSec);
       await base.stop();
       log("ceiling-storage: direct JSONEachRow inserts");

@@ -1,117 +1,90 @@
 "use strict";
 /**
- * WebSocket streaming load, built on the repo's own client transport (dist/nodes/client/ws-socket.js)
- * and frame codec (dist/nodes/edge/ws-frames.js, msgpack binary frames). Each of `streams`
- * sockets is one SDK device: one session, batches of `eventsPerBatch` events, `window` batches
- * in flight; every ack is timed from the moment its batch was written.
- *
- * (The repo's IngestClient is the SDK a product would use; it does not expose per-batch
- * timings, so this driver uses the same socket and frames directly.)
+ * WebSocket streaming load driven by the repo's own TypeScript SDK (dist/nodes/client/ingest-client.js,
+ * msgpack frames). Each of `streams` clients is one SDK device: one session, batches of
+ * `eventsPerBatch` events, at most `window` batches in flight (the client's maxInFlight). The loop
+ * is closed: every ack (timed by the client from the batch's write) tracks one more batch.
  */
 const path = require("node:path");
 const { latencyHistogram, latencySummary } = require("./latency");
 const { makeEvent } = require("./events");
 
 const DIST = path.resolve(__dirname, "../../dist");
-const { WsSocket } = require(path.join(DIST, "nodes/client/ws-socket.js"));
-const { encodeFrame, decodeServerFrame } = require(path.join(DIST, "nodes/edge/ws-frames.js"));
+const { IngestClient } = require(path.join(DIST, "nodes/client/ingest-client.js"));
 
-async function connectAll(url, headers, count, concurrency = 50) {
-  const sockets = new Array(count);
-  let next = 0;
-  let failures = 0;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < count) {
-        const i = next++;
-        try {
-          sockets[i] = await WsSocket.connect(url, { headers });
-        } catch {
-          failures++;
-        }
-      }
-    }),
-  );
-  return { sockets, failures };
-}
+/** Clients start in groups so 1,000 handshakes do not land in the same millisecond. */
+const START_GROUP = 50;
 
 async function wsLoad({ url, apiKey, streams, eventsPerBatch, window, durationSec, prefix }) {
   const histogram = latencyHistogram();
-  const headers = apiKey ? { "X-API-Key": apiKey } : {};
-  const { sockets, failures } = await connectAll(url, headers, streams);
   const now = Date.now();
+  let running = true;
   let ackedBatches = 0;
   let ackedEvents = 0;
-  let errorFrames = 0;
-  let throttles = 0;
-  let closedEarly = 0;
-  let running = true;
-  let outstanding = 0;
-  let idle = null;
+  let rejectedBatches = 0;
+  let connectErrors = 0;
+  const clients = [];
+
+  const startClient = (i) => {
+    const session = `${prefix}-${i}`;
+    let eventSeq = 0;
+    const trackBatch = () => {
+      for (let k = 0; k < eventsPerBatch; k++) client.track(makeEvent(session, eventSeq++, now));
+    };
+    const client = new IngestClient({
+      url,
+      apiKey: apiKey ?? "unused",
+      encoding: "msgpack",
+      maxBatchEvents: eventsPerBatch,
+      maxBatchDelayMs: 1000,
+      maxInFlight: window,
+      onAck: (ack) => {
+        ackedBatches++;
+        ackedEvents += ack.accepted + ack.duplicates;
+        histogram.recordValue(Math.max(1, Math.round(ack.latencyMs * 1000)));
+        if (running) trackBatch();
+      },
+      onRejected: (rejection) => {
+        if (rejection.kind === "batch") rejectedBatches++;
+      },
+      onError: () => {
+        connectErrors++;
+      },
+    });
+    clients.push(client);
+    for (let w = 0; w < window; w++) trackBatch();
+  };
 
   const startedAt = process.hrtime.bigint();
-  sockets.forEach((ws, i) => {
-    if (!ws) return;
-    const session = `${prefix}-${i}`;
-    const sentAt = new Map();
-    let seq = 0;
-    let eventSeq = 0;
-    const sendOne = () => {
-      const events = [];
-      for (let k = 0; k < eventsPerBatch; k++) events.push(makeEvent(session, eventSeq++, now));
-      const frame = encodeFrame({ seq, events }, "msgpack");
-      sentAt.set(seq, process.hrtime.bigint());
-      seq++;
-      outstanding++;
-      ws.send(frame);
-    };
-    ws.on("message", (data) => {
-      const frame = decodeServerFrame(data);
-      let seqDone;
-      if ("ack" in frame) {
-        seqDone = frame.ack;
-        ackedBatches++;
-        ackedEvents += frame.accepted + frame.duplicates;
-      } else if ("throttle" in frame) {
-        throttles++;
-        return;
-      } else {
-        errorFrames++;
-        seqDone = frame.error.seq;
-      }
-      const t = sentAt.get(seqDone);
-      if (t !== undefined) {
-        sentAt.delete(seqDone);
-        outstanding--;
-        if ("ack" in frame) histogram.recordValue(Math.max(1, Number((process.hrtime.bigint() - t) / 1000n)));
-      }
-      if (running) sendOne();
-      else if (outstanding === 0 && idle) idle();
-    });
-    ws.on("close", () => {
-      if (running) closedEarly++;
-    });
-    ws.on("error", () => undefined);
-    for (let w = 0; w < window; w++) sendOne();
-  });
-
+  for (let i = 0; i < streams; i += START_GROUP) {
+    for (let j = i; j < Math.min(streams, i + START_GROUP); j++) startClient(j);
+    await new Promise((r) => setImmediate(r));
+  }
   await new Promise((r) => setTimeout(r, durationSec * 1000));
   running = false;
   const elapsed = Number(process.hrtime.bigint() - startedAt) / 1e9;
   const ackedInWindow = ackedEvents;
   // Let the batches still in flight finish (they count for errors, not throughput).
-  await Promise.race([new Promise((r) => (idle = r)), new Promise((r) => setTimeout(r, 10_000))]);
-  const unanswered = outstanding;
-  for (const ws of sockets) if (ws) ws.terminate();
+  await Promise.race([Promise.allSettled(clients.map((c) => c.flush())), new Promise((r) => setTimeout(r, 10_000))]);
+  let unanswered = 0;
+  let throttles = 0;
+  let reconnects = 0;
+  for (const client of clients) {
+    const stats = client.stats();
+    throttles += stats.throttled;
+    reconnects += stats.reconnects;
+    unanswered += Math.max(0, stats.sent - stats.resent - stats.acked);
+    client.destroy();
+  }
   return {
     streams,
-    connectFailures: failures,
+    connectFailures: connectErrors,
     ackedBatches,
     ackedEventsInWindow: ackedInWindow,
     ackedEventsTotal: ackedEvents,
-    errorFrames,
+    errorFrames: rejectedBatches,
     throttles,
-    closedEarly,
+    closedEarly: reconnects,
     unanswered,
     durationSec: elapsed,
     latencyMs: latencySummary(histogram),

@@ -40,8 +40,19 @@ export interface IngestClientOptions {
   /** Reconnect delay: random in [0, min(maxMs, baseMs·2^attempt)] (defaults 100 ms, 10 s). */
   reconnect?: { baseMs?: number; maxMs?: number };
   onRejected?: (rejection: Rejection) => void;
+  /** Each batch acknowledged as durable, with the time since its (last) send: for apps and load tools. */
+  onAck?: (ack: BatchAck) => void;
   /** Connection problems (the client keeps reconnecting) and a refused key (it stops). */
   onError?: (error: Error) => void;
+}
+
+export interface BatchAck {
+  seq: number;
+  events: number;
+  accepted: number;
+  duplicates: number;
+  /** From the batch's last write to its ack (ms). */
+  latencyMs: number;
 }
 
 export interface IngestClientStats {
@@ -64,12 +75,14 @@ interface Batch {
   events: TrackedEvent[];
   frame: string | Buffer;
   sends: number;
+  /** performance.now() of the latest write. */
+  sentAt: number;
 }
 
 const ID_FIELDS = ["event_id", "eventId", "messageId", "message_id"];
 
 export class IngestClient {
-  private readonly options: Required<Omit<IngestClientOptions, "onRejected" | "onError" | "reconnect" | "auth">> & {
+  private readonly options: Required<Omit<IngestClientOptions, "onRejected" | "onAck" | "onError" | "reconnect" | "auth">> & {
     reconnect: { baseMs: number; maxMs: number };
   };
   private readonly counters: IngestClientStats = { sent: 0, acked: 0, resent: 0, throttled: 0, eventsAcked: 0, reconnects: 0 };
@@ -188,7 +201,7 @@ export class IngestClient {
       return;
     }
     this.nextSeq++;
-    this.queue.push({ seq, events, frame, sends: 0 });
+    this.queue.push({ seq, events, frame, sends: 0, sentAt: 0 });
   }
 
   private ensureConnected(): void {
@@ -276,6 +289,13 @@ export class IngestClient {
       this.attempt = 0;
       this.counters.acked++;
       this.counters.eventsAcked += batch.events.length;
+      this.userOptions.onAck?.({
+        seq: batch.seq,
+        events: batch.events.length,
+        accepted: frame.accepted,
+        duplicates: frame.duplicates,
+        latencyMs: performance.now() - batch.sentAt,
+      });
       for (const r of frame.rejected) {
         const event = batch.events[r.index];
         if (event) this.report({ kind: "event", seq: batch.seq, index: r.index, event, errors: r.errors });
@@ -327,6 +347,7 @@ export class IngestClient {
       this.inflight.set(batch.seq, batch);
       if (batch.sends > 0) this.counters.resent++;
       batch.sends++;
+      batch.sentAt = performance.now();
       this.counters.sent++;
       if (!ws.send(batch.frame)) {
         this.writeBlocked = true;

@@ -69,6 +69,23 @@ describe("IngestClient", () => {
     await client.close();
   });
 
+  it("reports each durable batch through onAck with its counts and latency", async () => {
+    const { url } = await server(async (events) => {
+      await new Promise((r) => setTimeout(r, 20));
+      return { accepted: events.length - 1, duplicates: 1, rejected: [] };
+    });
+    const acks: Array<{ seq: number; events: number; accepted: number; duplicates: number; latencyMs: number }> = [];
+    const client = newClient(url, { maxBatchEvents: 3, onAck: (a) => acks.push(a) });
+    for (let i = 0; i < 6; i++) client.track({ event_id: `a${i}`, event_name: "x", session_id: "s" });
+    await client.flush();
+    expect(acks.map(({ seq, events, accepted, duplicates }) => ({ seq, events, accepted, duplicates }))).toEqual([
+      { seq: 0, events: 3, accepted: 2, duplicates: 1 },
+      { seq: 1, events: 3, accepted: 2, duplicates: 1 },
+    ]);
+    for (const ack of acks) expect(ack.latencyMs).toBeGreaterThanOrEqual(15);
+    await client.close();
+  });
+
   it("pauses for a throttle and resends the refused batch with the same event ids", async () => {
     let limited = false;
     const { calls, url } = await server((events) => {
