@@ -14,6 +14,7 @@ import {
   startCluster,
   waitFor,
   waitForCluster,
+  waitForForwarded,
   type TestCluster,
 } from "../support/cluster";
 import { postEvents, startNodeProcess } from "../support/node-process";
@@ -99,14 +100,7 @@ describe("ClickHouse storage in cluster mode", () => {
     const ready = await fetch(`${edges()[0]!.url}/ready`);
     expect(ready.status).toBe(200);
 
-    await waitFor(
-      () => {
-        const forwarded = new Set(cluster.receiver.events.map((e) => String(e.event_id)));
-        return [...acked].every((id) => forwarded.has(id));
-      },
-      60_000,
-      "every acknowledged event forwarded after the target recovered",
-    );
+    await waitForForwarded(cluster, acked, 60_000, "every acknowledged event forwarded after the target recovered");
     expect(firstOccurrenceOrderViolations(cluster.receiver.events)).toEqual([]);
     const metrics = await (await fetch(`${edges()[0]!.url}/metrics`)).text();
     expect(metrics).toMatch(/ingest_stream_pending_messages\{[^}]*consumer="storage-writer"[^}]*\} \d+/);

@@ -10,8 +10,9 @@ import {
   firstOccurrenceOrderViolations,
   runSessionClients,
   startCluster,
-  waitFor,
   waitForCluster,
+  waitForForwarded,
+  waitForStored,
   type TestCluster,
 } from "../support/cluster";
 
@@ -55,14 +56,7 @@ describe("cluster failover", () => {
     expect(Object.keys(stats.failures).filter((f) => f.startsWith("429")), JSON.stringify(stats.failures)).toEqual([]);
 
     const ackedIds = new Set(stats.acked.map((a) => a.event_id));
-    await waitFor(
-      async () => {
-        const stored = new Set((await cluster.storedRows()).map((r) => String(r.event_id)));
-        return [...ackedIds].every((id) => stored.has(id));
-      },
-      30_000,
-      "every acknowledged event in the sink",
-    );
+    await waitForStored(cluster, ackedIds, 30_000, "every acknowledged event in the sink");
     const rows = await cluster.storedRows();
     const unique = new Map(rows.map((r) => [String(r.event_id), r]));
     const missing = [...ackedIds].filter((id) => !unique.has(id));
@@ -70,14 +64,7 @@ describe("cluster failover", () => {
     // Nothing that was never sent shows up.
     expect([...unique.keys()].every((id) => id.startsWith("fo-"))).toBe(true);
 
-    await waitFor(
-      () => {
-        const forwarded = new Set(cluster.receiver.events.map((e) => String(e.event_id)));
-        return [...ackedIds].every((id) => forwarded.has(id));
-      },
-      30_000,
-      "every acknowledged event forwarded",
-    );
+    await waitForForwarded(cluster, ackedIds, 30_000, "every acknowledged event forwarded");
     expect(firstOccurrenceOrderViolations(cluster.receiver.events)).toEqual([]);
     expect(sendingMs).toBeGreaterThan(0);
   }, 180_000);
@@ -105,22 +92,8 @@ describe("cluster failover", () => {
     expect(stats.failures).toEqual({});
     expect(stats.resends).toBe(0);
     const ackedIds = new Set(stats.acked.map((a) => a.event_id));
-    await waitFor(
-      async () => {
-        const stored = new Set((await cluster.storedRows()).map((r) => String(r.event_id)));
-        return [...ackedIds].every((id) => stored.has(id));
-      },
-      30_000,
-      "every acknowledged event in the sink after the rolling restart",
-    );
-    await waitFor(
-      () => {
-        const forwarded = new Set(cluster.receiver.events.map((e) => String(e.event_id)));
-        return [...ackedIds].every((id) => forwarded.has(id));
-      },
-      30_000,
-      "every acknowledged event forwarded after the rolling restart",
-    );
+    await waitForStored(cluster, ackedIds, 30_000, "every acknowledged event in the sink after the rolling restart");
+    await waitForForwarded(cluster, ackedIds, 30_000, "every acknowledged event forwarded after the rolling restart");
     expect(firstOccurrenceOrderViolations(cluster.receiver.events.filter((e) => String(e.session_id).startsWith("rr-")))).toEqual(
       [],
     );

@@ -5,47 +5,14 @@
  * ordered stream; SIGTERM drains without losing an acknowledged event.
  */
 import fs from "node:fs";
-import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import zlib from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readSegments } from "../../actors/storage-writer/file-sink";
 import { postEvents, startNodeProcess, type NodeProcess } from "../support/node-process";
-
-interface ForwardReceiver {
-  url: string;
-  events: Array<Record<string, any>>;
-  close(): Promise<void>;
-}
-
-async function startForwardReceiver(): Promise<ForwardReceiver> {
-  const events: Array<Record<string, any>> = [];
-  const server = http.createServer((req, res) => {
-    let body = "";
-    req.on("data", (c: Buffer) => (body += c.toString()));
-    req.on("end", () => {
-      events.push(...(JSON.parse(body) as { events: Array<Record<string, any>> }).events);
-      res.writeHead(200).end("{}");
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const { port } = server.address() as { port: number };
-  return { url: `http://127.0.0.1:${port}/forward`, events, close: () => new Promise((r) => server.close(() => r())) };
-}
-
-const SEED_000_REQUEST = `{
-    "events": [
-      {
-        "eventType": "click",
-        "timestamp": "2024-01-15T10:30:45Z",
-        "sessionId": "sess-123",
-        "route": "/checkout",
-        "target": {"type": "button"},
-        "metadata": {}
-      }
-    ]
-  }`;
+import { SEED_000_REQUEST } from "../support/seed-requests";
+import { startForwardReceiver, type ForwardReceiver } from "../support/cluster";
 
 describe("single-process node", () => {
   let dataDir: string;

@@ -194,3 +194,18 @@ export async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs
     await new Promise((r) => setTimeout(r, 200));
   }
 }
+
+function containsAll(ids: Iterable<string>, present: Set<string>): boolean {
+  for (const id of ids) if (!present.has(id)) return false;
+  return true;
+}
+
+/** Waits until every id is among the rows of the cluster's file sinks. */
+export function waitForStored(cluster: TestCluster, ids: Set<string>, timeoutMs: number, what: string): Promise<void> {
+  return waitFor(async () => containsAll(ids, new Set((await cluster.storedRows()).map((r) => String(r.event_id)))), timeoutMs, what);
+}
+
+/** Waits until every id has reached the forward receiver. */
+export function waitForForwarded(cluster: TestCluster, ids: Set<string>, timeoutMs: number, what: string): Promise<void> {
+  return waitFor(() => containsAll(ids, new Set(cluster.receiver.events.map((e) => String(e.event_id)))), timeoutMs, what);
+}

@@ -14,3 +14,21 @@ export function deferred<T = void>(): Deferred<T> {
   });
   return { promise, resolve, reject };
 }
+
+export interface Settlement {
+  state: "pending" | "fulfilled" | "rejected";
+  error?: unknown;
+}
+
+/** Watches a promise so a test can assert, synchronously, whether it has settled yet and how. */
+export function track(p: Promise<unknown>): Settlement {
+  const t: Settlement = { state: "pending" };
+  p.then(
+    () => (t.state = "fulfilled"),
+    (e: unknown) => {
+      t.state = "rejected";
+      t.error = e;
+    },
+  );
+  return t;
+}

@@ -1,6 +1,27 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { Batcher, type BatcherOptions } from "../../actors/storage-writer/batcher";
-import { deferred, type Deferred } from "../support/deferred";
+import { deferred, track, type Deferred } from "../support/deferred";
+
+/** A commit function that records what it was given and waits until the test opens its gate. */
+function gatedCommit() {
+  const gates: Deferred[] = [];
+  const started: number[][] = [];
+  let inFlight = 0;
+  let maxInFlight = 0;
+  const commit = async (items: number[]): Promise<void> => {
+    started.push([...items]);
+    inFlight++;
+    maxInFlight = Math.max(maxInFlight, inFlight);
+    const gate = deferred();
+    gates.push(gate);
+    try {
+      await gate.promise;
+    } finally {
+      inFlight--;
+    }
+  };
+  return { commit, gates, started, maxInFlight: () => maxInFlight };
+}
 
 
 /** Runs queued microtasks without moving the fake clock. */
@@ -9,17 +30,6 @@ async function settle(): Promise<void> {
 }
 
 /** Tracks a promise's outcome without leaving a rejection unhandled. */
-function track(p: Promise<void>): { state: "pending" | "fulfilled" | "rejected"; error?: unknown } {
-  const t: { state: "pending" | "fulfilled" | "rejected"; error?: unknown } = { state: "pending" };
-  p.then(
-    () => (t.state = "fulfilled"),
-    (e: unknown) => {
-      t.state = "rejected";
-      t.error = e;
-    },
-  );
-  return t;
-}
 
 type Info = { items: number; durationMs: number; error?: unknown };
 
@@ -136,23 +146,8 @@ describe("Batcher", () => {
   });
 
   it("commits one at a time, in order: the second commit does not start before the first resolves", async () => {
-    const gates: Array<Deferred> = [];
-    const started: number[][] = [];
-    let inFlight = 0;
-    let maxInFlight = 0;
-    const batcher = new Batcher<number>({
-      maxItems: 2,
-      maxWaitMs: 10_000,
-      commit: async (items) => {
-        started.push([...items]);
-        inFlight++;
-        maxInFlight = Math.max(maxInFlight, inFlight);
-        const gate = deferred();
-        gates.push(gate);
-        await gate.promise;
-        inFlight--;
-      },
-    });
+    const { commit, gates, started, maxInFlight: peak } = gatedCommit();
+    const batcher = new Batcher<number>({ maxItems: 2, maxWaitMs: 10_000, commit });
     const a = track(batcher.add([1, 2]));
     const b = track(batcher.add([3, 4]));
     const c = track(batcher.add([5, 6]));
@@ -181,7 +176,7 @@ describe("Batcher", () => {
     gates[2].resolve();
     await settle();
     expect(c.state).toBe("fulfilled");
-    expect(maxInFlight).toBe(1);
+    expect(peak()).toBe(1);
     expect(batcher.pending).toBe(0);
   });
 
@@ -397,30 +392,10 @@ describe("Batcher with groupCommit", () => {
   });
 
   function gated(maxItems: number, maxWaitMs = 10_000) {
-    const gates: Deferred[] = [];
-    const started: number[][] = [];
-    let inFlight = 0;
-    let maxInFlight = 0;
+    const { commit, gates, started, maxInFlight } = gatedCommit();
     const infos: Info[] = [];
-    const batcher = new Batcher<number>({
-      maxItems,
-      maxWaitMs,
-      groupCommit: true,
-      commit: async (items) => {
-        started.push([...items]);
-        inFlight++;
-        maxInFlight = Math.max(maxInFlight, inFlight);
-        const gate = deferred();
-        gates.push(gate);
-        try {
-          await gate.promise;
-        } finally {
-          inFlight--;
-        }
-      },
-      onCommitted: (info) => infos.push(info),
-    });
-    return { batcher, gates, started, infos, maxInFlight: () => maxInFlight };
+    const batcher = new Batcher<number>({ maxItems, maxWaitMs, groupCommit: true, commit, onCommitted: (info) => infos.push(info) });
+    return { batcher, gates, started, infos, maxInFlight };
   }
 
   it("batches that closed while a commit ran are joined into the next commit, in order", async () => {
@@ -524,28 +499,8 @@ describe("Batcher with groupCommit and maxConcurrentCommits", () => {
   });
 
   it("runs up to maxConcurrentCommits commits at once and joins only while every slot is busy", async () => {
-    const gates: Deferred[] = [];
-    const started: number[][] = [];
-    let inFlight = 0;
-    let maxInFlight = 0;
-    const batcher = new Batcher<number>({
-      maxItems: 100,
-      maxWaitMs: 10,
-      groupCommit: true,
-      maxConcurrentCommits: 2,
-      commit: async (items) => {
-        started.push([...items]);
-        inFlight++;
-        maxInFlight = Math.max(maxInFlight, inFlight);
-        const gate = deferred();
-        gates.push(gate);
-        try {
-          await gate.promise;
-        } finally {
-          inFlight--;
-        }
-      },
-    });
+    const { commit, gates, started, maxInFlight: peak } = gatedCommit();
+    const batcher = new Batcher<number>({ maxItems: 100, maxWaitMs: 10, groupCommit: true, maxConcurrentCommits: 2, commit });
     const results = [1, 2, 3, 4].map(() => undefined as unknown as ReturnType<typeof track>);
     results[0] = track(batcher.add([1]));
     await vi.advanceTimersByTimeAsync(10);
@@ -567,7 +522,7 @@ describe("Batcher with groupCommit and maxConcurrentCommits", () => {
     await batcher.flush().then(() => (flushed = true));
     expect(flushed).toBe(true);
     expect(results.map((r) => r.state)).toEqual(["fulfilled", "fulfilled", "fulfilled", "fulfilled"]);
-    expect(maxInFlight).toBe(2);
+    expect(peak()).toBe(2);
     expect(batcher.pending).toBe(0);
   });
 

@@ -1,21 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { Coalescer } from "../../actors/session/coalescer";
-import { deferred } from "../support/deferred";
-
+import { deferred, track } from "../support/deferred";
 
 const nextTick = () => new Promise<void>((r) => setImmediate(r));
-
-function track(p: Promise<void>): { state: "pending" | "fulfilled" | "rejected"; error?: unknown } {
-  const t: { state: "pending" | "fulfilled" | "rejected"; error?: unknown } = { state: "pending" };
-  p.then(
-    () => (t.state = "fulfilled"),
-    (e: unknown) => {
-      t.state = "rejected";
-      t.error = e;
-    },
-  );
-  return t;
-}
 
 describe("Coalescer", () => {
   it.each([

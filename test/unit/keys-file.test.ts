@@ -1,31 +1,14 @@
 import { createHash } from "node:crypto";
-import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
-import { ConfigError, loadConfig } from "../../config/env";
+import { describe, expect, it } from "vitest";
+import { loadConfig } from "../../config/env";
+import { configErrorOf, configFileDir } from "../support/config-files";
 import { loadApiKeysFile, mergeApiKeys, parseApiKeysFile } from "../../config/keys-file";
 import { ApiKeyStore } from "../../nodes/edge/api-keys";
 
 const sha = (s: string) => createHash("sha256").update(s, "utf8").digest("hex");
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), "keys-file-"));
-afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
-
-function writeFile(name: string, content: unknown): string {
-  const file = path.join(dir, name);
-  fs.writeFileSync(file, typeof content === "string" ? content : JSON.stringify(content));
-  return file;
-}
-
-function errorOf(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof ConfigError) return error;
-    throw error;
-  }
-  throw new Error("expected a ConfigError");
-}
+const { dir, writeFile } = configFileDir("keys-file-");
+const errorOf = configErrorOf;
 
 describe("parseApiKeysFile", () => {
   it("reads plaintext keys and SHA-256 digests (any hex case)", () => {

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import type { IngestEvent } from "../../actors/common/event";
 import { MAX_ID_LENGTH, normalizeEvent, type NormalizeContext } from "../../actors/validator/normalize";
 import { validateBatch, type EventCheck } from "../../actors/validator/validate-batch";
+import { SEED_000_REQUEST } from "../support/seed-requests";
 
 const RECEIVED = Date.UTC(2024, 0, 15, 10, 31, 0);
 const CTX: NormalizeContext = { tenantId: "tenant-a", receivedAt: RECEIVED };
@@ -22,18 +23,7 @@ function errors(raw: unknown, ctx: NormalizeContext = CTX): string[] {
 
 describe("normalizeEvent: the reference document's request example (seed 000)", () => {
   // Verbatim from the reference curl example: {"events":[{...}]}
-  const body = JSON.parse(`{
-    "events": [
-      {
-        "eventType": "click",
-        "timestamp": "2024-01-15T10:30:45Z",
-        "sessionId": "sess-123",
-        "route": "/checkout",
-        "target": {"type": "button"},
-        "metadata": {}
-      }
-    ]
-  }`) as { events: unknown[] };
+  const body = JSON.parse(SEED_000_REQUEST) as { events: unknown[] };
 
   it("normalises to the canonical event", () => {
     const event = ok(body.events[0], CTX, true);

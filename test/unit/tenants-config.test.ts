@@ -1,8 +1,7 @@
-import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
-import { ConfigError, loadConfig } from "../../config/env";
+import { describe, expect, it } from "vitest";
+import { loadConfig } from "../../config/env";
+import { configErrorOf, configFileDir } from "../support/config-files";
 import {
   loadTenantTable,
   parseSchemaPacks,
@@ -15,24 +14,8 @@ import {
 const SCHEMAS_DIR = path.resolve(__dirname, "../../config/schemas");
 const DEFAULTS: TenantSettings = { ratePerSec: 100, burst: 200, piiPolicy: "redact", silent: false, schemaPacks: ["core", "learning"] };
 
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tenants-"));
-afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
-
-function writeFile(name: string, content: unknown): string {
-  const file = path.join(dir, name);
-  fs.writeFileSync(file, typeof content === "string" ? content : JSON.stringify(content));
-  return file;
-}
-
-function errorOf(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof ConfigError) return error;
-    throw error;
-  }
-  throw new Error("expected a ConfigError");
-}
+const { writeFile } = configFileDir("tenants-");
+const errorOf = configErrorOf;
 
 describe("parseTenantsFile", () => {
   it("applies each tenant's fields over the defaults, field by field", () => {
