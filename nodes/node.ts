@@ -22,7 +22,7 @@ import { ClickHouseSink, createClickHouseClient } from "../actors/storage-writer
 import { RetentionJob } from "../actors/storage-writer/clickhouse/retention";
 import { FileSink } from "../actors/storage-writer/file-sink";
 import type { Sink } from "../actors/storage-writer/sink";
-import { createStorageWriterService } from "../actors/storage-writer/storage-writer.service";
+import { createStorageWriterService, type SinkJobs } from "../actors/storage-writer/storage-writer.service";
 import { createValidatorService } from "../actors/validator/validator.service";
 import { createBrokerSetup } from "../moleculer.config";
 import { startOpsServer } from "./ops-server";
@@ -40,9 +40,8 @@ export interface RunningNode {
 
 interface SinkSetup {
   sink: Sink;
-  /** Housekeeping that lives as long as the sink (ClickHouse retention). */
-  startJobs(): void;
-  stopJobs(): Promise<void>;
+  /** ClickHouse retention; the file sink has none. */
+  jobs?: SinkJobs;
 }
 
 function createSink(config: Config, logger: PinoLogger): SinkSetup {
@@ -53,7 +52,7 @@ function createSink(config: Config, logger: PinoLogger): SinkSetup {
       maxBytes: config.segmentMaxBytes,
       maxAgeMs: config.segmentMaxAgeMs,
     });
-    return { sink, startJobs: () => undefined, stopJobs: async () => undefined };
+    return { sink };
   }
   const chLogger = logger.child({ mod: "clickhouse" });
   const sink = new ClickHouseSink({ url: config.clickhouseUrl, database: config.clickhouseDatabase, logger: chLogger });
@@ -66,25 +65,19 @@ function createSink(config: Config, logger: PinoLogger): SinkSetup {
   });
   return {
     sink,
-    startJobs: () => retention.start(),
-    stopJobs: async () => {
-      await retention.stop();
-      await client.close();
+    jobs: {
+      start: () => retention.start(),
+      stop: async () => {
+        await retention.stop();
+        await client.close();
+      },
     },
   };
 }
 
 function storageWriterSchema(config: Config, logger: PinoLogger): ServiceSchema {
-  const setup = createSink(config, logger);
-  const schema = createStorageWriterService(config, setup.sink, { onStop: () => setup.stopJobs() });
-  const started = schema.started as () => Promise<void>;
-  return {
-    ...schema,
-    async started() {
-      await started.call(this);
-      setup.startJobs();
-    },
-  };
+  const { sink, jobs } = createSink(config, logger);
+  return createStorageWriterService(config, sink, jobs);
 }
 
 export async function startNode(config: Config, logger: PinoLogger): Promise<RunningNode> {

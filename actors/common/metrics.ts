@@ -31,7 +31,7 @@ export const METRIC = {
   wsFrames: "ingest.ws.frames",
 } as const;
 
-let registered = new WeakSet<object>();
+const registered = new WeakSet<object>();
 
 export function registerProductMetrics(broker: ServiceBroker): void {
   const metrics = broker.metrics;
@@ -80,11 +80,6 @@ export function registerProductMetrics(broker: ServiceBroker): void {
   gauge(METRIC.wsConnections, "Open WebSocket event streams");
   // outcome: acked, rejected (error frame for the batch), throttled, invalid (frame-level, socket closed), dropped (backpressure)
   counter(METRIC.wsFrames, "WebSocket batch frames by outcome", ["outcome"]);
-}
-
-/** For tests that build several brokers in one process. */
-export function resetMetricRegistrationForTests(): void {
-  registered = new WeakSet<object>();
 }
 
 /** Publishes a stream consumer's lag report (see stream-lag.ts) as metrics. */

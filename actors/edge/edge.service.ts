@@ -47,16 +47,6 @@ export function createEdgeService(config: Config, deps: EdgeServiceDeps): Servic
         router?.nodeDraining(ctx.params.nodeID);
       },
     },
-    actions: {
-      /** Stops taking requests and waits for those in flight (rolling restarts, SIGTERM). */
-      drain: {
-        visibility: "public",
-        async handler(): Promise<{ drained: true }> {
-          await drainEdge(server, stream);
-          return { drained: true };
-        },
-      },
-    },
     async started() {
       const broker: ServiceBroker = this.broker;
       const keys = new ApiKeyStore(config.apiKeys);

@@ -17,7 +17,13 @@ import { StreamLagMonitor } from "../common/stream-lag";
 /** A sink failing for longer than this makes /ready say so (the stream is holding a backlog). */
 const LAG_READY_LIMIT_MS = 5_000;
 
-export function createStorageWriterService(config: Config, sink: Sink, extras: { onStop?: () => Promise<void> } = {}): ServiceSchema {
+/** Housekeeping that lives as long as the sink (e.g. ClickHouse retention): started after it, stopped before it closes. */
+export interface SinkJobs {
+  start(): void;
+  stop(): Promise<void>;
+}
+
+export function createStorageWriterService(config: Config, sink: Sink, jobs?: SinkJobs): ServiceSchema {
   let batcher: Batcher<IngestEvent> | null = null;
   let streamWriter: StreamWriter | null = null;
   let lag: StreamLagMonitor | null = null;
@@ -47,12 +53,6 @@ export function createStorageWriterService(config: Config, sink: Sink, extras: {
             };
           }
           return { ...(await sink.ready()), pending, streamPending };
-        },
-      },
-      flush: {
-        async handler(): Promise<{ flushed: true }> {
-          await batcher?.flush();
-          return { flushed: true };
         },
       },
     },
@@ -104,6 +104,7 @@ export function createStorageWriterService(config: Config, sink: Sink, extras: {
       }
       gauge = setInterval(() => metrics.set(METRIC.storagePending, batcher?.pending ?? streamWriter?.pendingEvents ?? 0), 1000);
       gauge.unref();
+      jobs?.start();
       logger.info({ sink: sink.name, mode: config.natsUrl ? "stream consumer" : "direct" }, "storage-writer started");
     },
     async stopped() {
@@ -111,7 +112,7 @@ export function createStorageWriterService(config: Config, sink: Sink, extras: {
       lag?.stop();
       await streamWriter?.stop();
       await batcher?.flush();
-      await extras.onStop?.();
+      await jobs?.stop();
       await sink.close();
     },
   };
