@@ -4,7 +4,7 @@
  * `npm run bench`: baselines and scenarios in one run, on this machine, with every server
  * started here (nats-server, clickhouse-server, the node or nodes, the bare uWS baseline).
  *
- *   ceilings  transport: bare uWS (parse JSON / msgpack, answer)   storage: direct JSONEachRow insert
+ *   ceilings  transport: bare uWS (parse JSON / msgpack, answer)   storage: direct JSONEachRow insert (and TabSeparated, the node's format)
  *   (a) HTTP batches of 100 events, 50 connections, single-process node, ClickHouse sink
  *   (b) single-event POSTs, 50 connections, same node
  *   (c) 1,000 WebSocket streams sending msgpack batches, same node
@@ -116,6 +116,36 @@ function singleNodeEnv(ch) {
 }
 
 /** Runs an HTTP scenario: warm-up, measured window, landed count, RSS/CPU per process. */
+/** Sums of the storage writer's counters on the nodes' /metrics (every node, every sink). */
+async function storageCounters(urls) {
+  const totals = { inserts: 0, rows: 0, flushMsSum: 0 };
+  for (const url of urls) {
+    try {
+      const text = await (await fetch(`${url}/metrics`)).text();
+      for (const line of text.split("\n")) {
+        const value = Number(line.slice(line.lastIndexOf(" ") + 1));
+        if (line.startsWith("ingest_storage_batches_flushed{")) totals.inserts += value;
+        else if (line.startsWith("ingest_storage_rows{")) totals.rows += value;
+        else if (line.startsWith("ingest_storage_flush_latency_ms_sum{")) totals.flushMsSum += value;
+      }
+    } catch {
+      // A node that does not answer contributes nothing; the stats are informative only.
+    }
+  }
+  return totals;
+}
+
+/** Storage commits between two `storageCounters` readings: how many, how big, how long. */
+function storageStats(before, after, seconds) {
+  const inserts = after.inserts - before.inserts;
+  if (inserts <= 0) return undefined;
+  return {
+    insertsPerSec: +(inserts / seconds).toFixed(1),
+    rowsPerInsert: Math.round((after.rows - before.rows) / inserts),
+    meanCommitMs: +((after.flushMsSum - before.flushMsSum) / inserts).toFixed(1),
+  };
+}
+
 async function httpScenario({ id, name, urls, bodies, eventsPerRequest, connections, durationSec, chUrl, pids, landTimeoutMs, landStableMs }) {
   log(`${id}: warm-up ${WARMUP_SEC}s`);
   await httpLoad({ urls, connections, durationSec: WARMUP_SEC, bodies, headers: { "x-api-key": API_KEY } });
@@ -123,7 +153,9 @@ async function httpScenario({ id, name, urls, bodies, eventsPerRequest, connecti
   const loadBefore = loadAverage();
   log(`${id}: ${name} for ${durationSec}s (load ${loadBefore.join(" ")})`);
   const sampler = new RssSampler(pids).start();
+  const countersBefore = await storageCounters(urls);
   const load = await httpLoad({ urls, connections, durationSec, bodies, headers: { "x-api-key": API_KEY } });
+  const countersAfter = await storageCounters(urls);
   const loadAfter = loadAverage();
   const accepted = load.ok * eventsPerRequest;
   const after = chUrl ? await settledCount(chUrl, { atLeast: before + accepted, timeoutMs: landTimeoutMs, stableMs: landStableMs }) : 0;
@@ -142,6 +174,7 @@ async function httpScenario({ id, name, urls, bodies, eventsPerRequest, connecti
     latencyMs: load.latencyMs,
     errors: load.errors + load.non2xx,
     statusCounts: load.statusCounts,
+    storage: storageStats(countersBefore, countersAfter, load.durationSec),
     ...usage,
     loadavg: { before: loadBefore, after: loadAfter },
   };
@@ -263,15 +296,21 @@ async function main() {
       const storageSampler = new RssSampler({ clickhouse: ch.pid, loadgen: self }).start();
       const storage = await storageCeiling({ url: ch.url, durationSec: CEILING_DURATION });
       const storageUsage = storageSampler.stop(storage.durationSec);
+      // The node itself inserts TabSeparated (cheaper for it and for the server): measured too.
+      log("ceiling-storage: direct TabSeparated inserts (the node's format)");
+      const tsvSampler = new RssSampler({ clickhouse: ch.pid, loadgen: self }).start();
+      const storageTsv = await storageCeiling({ url: ch.url, durationSec: CEILING_DURATION, format: "TabSeparated" });
+      const storageTsvUsage = tsvSampler.stop(storageTsv.durationSec);
       result.ceilings = {
         httpBatch: batch,
         httpSingle: single,
         ws: { ...ws, acceptedEventsPerSec: Math.round(ws.ackedEventsInWindow / ws.durationSec), ...wsUsage },
         storage: { ...storage, ...storageUsage },
+        storageTsv: { ...storageTsv, ...storageTsvUsage },
       };
       log("ceilings", JSON.stringify({
         httpBatch: batch.acceptedEventsPerSec, httpSingle: single.requestsPerSec,
-        ws: result.ceilings.ws.acceptedEventsPerSec, storage: storage.eventsPerSec,
+        ws: result.ceilings.ws.acceptedEventsPerSec, storage: storage.eventsPerSec, storageTsv: storageTsv.eventsPerSec,
       }));
     }
 
@@ -332,7 +371,9 @@ async function main() {
         const loadBefore = loadAverage();
         log(`c: 1,000 WebSocket streams for ${DURATION}s (load ${loadBefore.join(" ")})`);
         const sampler = new RssSampler(pids).start();
+        const countersBefore = await storageCounters([node.url]);
         const ws = await wsLoad({ url: wsUrl, apiKey: API_KEY, streams: 1000, eventsPerBatch: 20, window: 2, durationSec: DURATION, prefix: "c" });
+        const countersAfter = await storageCounters([node.url]);
         const after = await settledCount(ch.url, { atLeast: before + ws.ackedEventsTotal });
         const usage = sampler.stop(ws.durationSec);
         result.scenarios.push({
@@ -348,6 +389,7 @@ async function main() {
           latencyMs: ws.latencyMs,
           errors: ws.errorFrames + ws.connectFailures + ws.closedEarly + ws.unanswered,
           detail: { throttles: ws.throttles, connectFailures: ws.connectFailures, closedEarly: ws.closedEarly, unanswered: ws.unanswered },
+          storage: storageStats(countersBefore, countersAfter, ws.durationSec),
           ...usage,
           loadavg: { before: loadBefore, after: loadAverage() },
           ceiling: "ws",

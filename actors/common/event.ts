@@ -29,6 +29,20 @@ export interface IngestEvent {
   properties: Record<string, unknown>;
 }
 
+/**
+ * Marks, in memory only, an event whose `event_id` the server assigned (the client sent none).
+ * Such an id cannot come back in a resend, so the session actor skips the duplicate window for
+ * it. A symbol key is invisible to JSON and msgpack: the mark never reaches storage or the
+ * forwarder, and an event that crossed the network arrives without it and is checked like any
+ * other (slower, never wrong).
+ */
+export const SERVER_ASSIGNED_ID: unique symbol = Symbol("serverAssignedId");
+
+/** Whether the server assigned `event`'s id in this process (see SERVER_ASSIGNED_ID). */
+export function hasServerAssignedId(event: IngestEvent): boolean {
+  return (event as { [SERVER_ASSIGNED_ID]?: true })[SERVER_ASSIGNED_ID] === true;
+}
+
 /** One rejected event of a request, by its index in the request's `events` array. */
 export interface RejectedEvent {
   index: number;

@@ -6,7 +6,7 @@
  * and the client resends.
  */
 import { ScopedLru } from "../common/scoped-lru";
-import type { IngestEvent, SessionIngestRequest, SessionIngestResult } from "../common/event";
+import { hasServerAssignedId, type IngestEvent, type SessionIngestRequest, type SessionIngestResult } from "../common/event";
 import { MailboxRegistry } from "./mailbox";
 
 export interface SessionActorOptions {
@@ -63,33 +63,57 @@ export class SessionActor {
     await this.mailboxes.idle();
   }
 
+  /** One session's batch (every event has the same tenant and session): dedup, persist, track seq. */
   private async turn(events: IngestEvent[], totals: SessionIngestStats): Promise<void> {
-    const fresh: IngestEvent[] = [];
-    // Ids seen in this batch, per tenant (a session's batch has one tenant; the map allows more).
-    const inBatch = new Map<string, Set<string>>();
-    for (const event of events) {
-      let ids = inBatch.get(event.tenant_id);
-      if (ids === undefined) inBatch.set(event.tenant_id, (ids = new Set<string>()));
-      if (ids.has(event.event_id) || this.seen?.has(event.tenant_id, event.event_id)) {
-        totals.duplicates++;
-        continue;
-      }
-      ids.add(event.event_id);
-      fresh.push(event);
-    }
+    const fresh = this.withoutDuplicates(events, totals);
     if (fresh.length === 0) return;
     await this.options.persist(fresh);
     this.trackSeq(fresh, totals);
     // Remember ids only once durable: a failed write must not turn the client's retry into a "duplicate".
-    if (this.seen) for (const event of fresh) this.seen.set(event.tenant_id, event.event_id, true);
+    if (this.seen) {
+      for (const event of fresh) if (!hasServerAssignedId(event)) this.seen.set(event.tenant_id, event.event_id, true);
+    }
     totals.accepted += fresh.length;
     this.options.onDurable?.(fresh);
   }
 
+  /**
+   * The events whose id was not seen before (in the window or earlier in this batch). Ids the
+   * server assigned in this process cannot repeat, so they skip the window: a lookup in a
+   * 250k-entry map per event was most of this actor's cost in the batch benchmark.
+   */
+  private withoutDuplicates(events: IngestEvent[], totals: SessionIngestStats): IngestEvent[] {
+    let fresh: IngestEvent[] | null = null;
+    let inBatch: Set<string> | null = null;
+    for (let i = 0; i < events.length; i++) {
+      const event = events[i]!;
+      let duplicate = false;
+      if (!hasServerAssignedId(event)) {
+        if (events.length > 1) {
+          inBatch ??= new Set<string>();
+          duplicate = inBatch.has(event.event_id);
+          inBatch.add(event.event_id);
+        }
+        duplicate ||= this.seen?.has(event.tenant_id, event.event_id) === true;
+      }
+      if (duplicate) {
+        totals.duplicates++;
+        // Copy lazily: a batch without duplicates (nearly all of them) is passed on as it is.
+        fresh ??= events.slice(0, i);
+      } else if (fresh !== null) {
+        fresh.push(event);
+      }
+    }
+    return fresh ?? events;
+  }
+
+  /** Seq gaps and repeats against the session's last seq: one window lookup per batch, not per event. */
   private trackSeq(events: IngestEvent[], totals: SessionIngestStats): void {
+    const first = events[0]!;
+    const stored = this.lastSeq.get(first.tenant_id, first.session_id);
+    let last = stored;
     for (const event of events) {
       if (event.seq === null) continue;
-      const last = this.lastSeq.get(event.tenant_id, event.session_id);
       if (last !== undefined) {
         if (event.seq <= last) {
           totals.seqDuplicates++;
@@ -97,7 +121,8 @@ export class SessionActor {
         }
         if (event.seq > last + 1) totals.seqGaps++;
       }
-      this.lastSeq.set(event.tenant_id, event.session_id, event.seq);
+      last = event.seq;
     }
+    if (last !== stored) this.lastSeq.set(first.tenant_id, first.session_id, last!);
   }
 }

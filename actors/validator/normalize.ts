@@ -13,7 +13,7 @@
  * `properties` unless properties already has that key, so nothing a client sent is dropped.
  */
 import { randomUUID } from "node:crypto";
-import type { IngestEvent } from "../common/event";
+import { SERVER_ASSIGNED_ID, type IngestEvent } from "../common/event";
 
 export interface NormalizeContext {
   tenantId: string;
@@ -149,21 +149,21 @@ export function normalizeEvent(raw: unknown, ctx: NormalizeContext, singleEvent 
     if (!Object.prototype.hasOwnProperty.call(folded, "metadata")) folded.metadata = raw.metadata;
   }
 
-  const eventId =
-    clientEventId ?? (singleEvent && ctx.idempotencyKey ? ctx.idempotencyKey.slice(0, MAX_ID_LENGTH) : randomUUID());
-  return {
-    ok: true,
-    event: {
-      tenant_id: ctx.tenantId,
-      event_id: eventId,
-      event_name: eventName,
-      session_id: sessionId ?? (userId !== null ? `user:${userId}` : `event:${eventId}`),
-      seq,
-      user_id: userId,
-      channel,
-      timestamp,
-      received_at: ctx.receivedAt,
-      properties: folded ?? properties,
-    },
+  const assignedId = clientEventId === null && !(singleEvent && ctx.idempotencyKey);
+  const eventId = clientEventId ?? (assignedId ? randomUUID() : ctx.idempotencyKey!.slice(0, MAX_ID_LENGTH));
+  const event: IngestEvent = {
+    tenant_id: ctx.tenantId,
+    event_id: eventId,
+    event_name: eventName,
+    session_id: sessionId ?? (userId !== null ? `user:${userId}` : `event:${eventId}`),
+    seq,
+    user_id: userId,
+    channel,
+    timestamp,
+    received_at: ctx.receivedAt,
+    properties: folded ?? properties,
   };
+  if (assignedId) (event as { [SERVER_ASSIGNED_ID]?: true })[SERVER_ASSIGNED_ID] = true;
+  return { ok: true, event };
 }
+

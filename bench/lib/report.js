@@ -36,6 +36,9 @@ function renderMarkdown(result) {
     row("Transport: bare uWS, single-event POSTs, 50 conns", c.httpSingle.acceptedEventsPerSec, c.httpSingle.requestsPerSec, c.httpSingle.latencyMs, c.httpSingle.peakRssMb, c.httpSingle.cpuCores);
     row("Transport: bare uWS, 1,000 WebSocket streams (msgpack)", c.ws.acceptedEventsPerSec, Math.round(c.ws.ackedBatches / c.ws.durationSec), c.ws.latencyMs, c.ws.peakRssMb, c.ws.cpuCores);
     row(`Storage: direct JSONEachRow inserts (${fmt(c.storage.rowsPerInsert)} rows × ${c.storage.concurrency} concurrent)`, c.storage.eventsPerSec, Math.round(c.storage.inserts / c.storage.durationSec), c.storage.insertLatencyMs, c.storage.peakRssMb, c.storage.cpuCores);
+    if (c.storageTsv) {
+      row(`Storage: direct TabSeparated inserts, the node's format (${fmt(c.storageTsv.rowsPerInsert)} rows × ${c.storageTsv.concurrency} concurrent)`, c.storageTsv.eventsPerSec, Math.round(c.storageTsv.inserts / c.storageTsv.durationSec), c.storageTsv.insertLatencyMs, c.storageTsv.peakRssMb, c.storageTsv.cpuCores);
+    }
     lines.push("");
   }
   if (result.scenarios.length > 0) {
@@ -52,6 +55,11 @@ function renderMarkdown(result) {
     lines.push("");
     lines.push("Node CPU per event / per request (µs, from /proc): " +
       result.scenarios.map((s) => `(${s.id}) ${s.nodeCpuUsPerEvent ?? "–"} / ${s.nodeCpuUsPerRequest ?? "–"}`).join("; ") + ".");
+    const withStorage = result.scenarios.filter((s) => s.storage);
+    if (withStorage.length > 0) {
+      lines.push("Storage commits (from the nodes' /metrics): " +
+        withStorage.map((s) => `(${s.id}) ${s.storage.insertsPerSec}/s of ${fmt(s.storage.rowsPerInsert)} rows, ${s.storage.meanCommitMs} ms each`).join("; ") + ".");
+    }
     lines.push("CPU cores used during each scenario (1.0 = one core busy): " +
       result.scenarios.map((s) => `(${s.id}) ${cpuCell(s.cpuCores)}`).join("; ") + ".");
     const d = result.scenarios.find((s) => s.id === "d");

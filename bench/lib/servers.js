@@ -59,15 +59,22 @@ async function httpOk(url) {
   }
 }
 
+/** The node/V8 flags of `npm start` (package.json), so the bench runs the node as users do. */
+function startFlags(root = ROOT) {
+  const start = JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8")).scripts.start;
+  const match = /\bnode ((?:--\S+ )*)dist\/nodes\/node\.js/.exec(start);
+  return match ? match[1].split(" ").filter(Boolean) : [];
+}
+
 /**
- * Starts `node dist/nodes/node.js` (with `nodeArgs` such as --cpu-prof) and waits for /ready.
+ * Starts `node <npm start's flags> dist/nodes/node.js` (with extra `nodeArgs` such as --cpu-prof) and waits for /ready.
  * `root` is the checkout whose dist/ runs (default this one; another build for before/after runs).
  * Returns { url, port, pid, output(), stop() }.
  */
 async function startNode(env, { nodeArgs = [], readyTimeoutMs = 60_000, root = ROOT } = {}) {
   const port = await freePort();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "ingest-bench-"));
-  const child = spawn(process.execPath, [...nodeArgs, path.join(root, "dist/nodes/node.js")], {
+  const child = spawn(process.execPath, [...startFlags(root), ...nodeArgs, path.join(root, "dist/nodes/node.js")], {
     cwd: root,
     env: { ...process.env, HOST: "127.0.0.1", PORT: String(port), DATA_DIR: dataDir, LOG_LEVEL: "warn", ...env },
     stdio: ["ignore", "pipe", "pipe"],

@@ -1,20 +1,21 @@
 "use strict";
 /**
- * The storage ceiling: the same events, formatted by the node's own row formatter
- * (dist/.../clickhouse-sink.js formatEventRow), inserted straight into a table created by the
- * node's own DDL (migrations.js eventsTableSql), as JSONEachRow over HTTP, `concurrency`
- * inserts of `rowsPerInsert` rows at a time, for `durationSec`. No node in between: this is
- * what ClickHouse on this machine can take.
+ * The storage ceiling: the same events inserted straight into a table created by the node's own
+ * DDL (migrations.js eventsTableSql) over HTTP, `concurrency` inserts of `rowsPerInsert` rows at
+ * a time, for `durationSec`. No node in between: this is what ClickHouse on this machine can take.
+ *
+ * `format`: "JSONEachRow" (the issue's ceiling; rows are the node's column mapping `toEventRow`
+ * as JSON) or "TabSeparated" (the node's own insert format, its `formatEventRow` lines).
  */
 const path = require("node:path");
 const { randomUUID } = require("node:crypto");
 const { ROOT, chQuery } = require("./servers");
 const { makeEvent } = require("./events");
 
-const { formatEventRow } = require(path.join(ROOT, "dist/actors/storage-writer/clickhouse/clickhouse-sink.js"));
+const { formatEventRow, toEventRow } = require(path.join(ROOT, "dist/actors/storage-writer/clickhouse/clickhouse-sink.js"));
 const { eventsTableSql, EVENT_INSERT_COLUMNS } = require(path.join(ROOT, "dist/actors/storage-writer/clickhouse/migrations.js"));
 
-async function storageCeiling({ url, durationSec, rowsPerInsert = 20_000, concurrency = 2, database = "bench_ceiling" }) {
+async function storageCeiling({ url, durationSec, format = "JSONEachRow", rowsPerInsert = 20_000, concurrency = 2, database = "bench_ceiling" }) {
   await chQuery(url, `CREATE DATABASE IF NOT EXISTS ${database}`);
   await chQuery(url, eventsTableSql(database));
   const now = Date.now();
@@ -36,11 +37,11 @@ async function storageCeiling({ url, durationSec, rowsPerInsert = 20_000, concur
         received_at: now,
         properties: raw.properties,
       };
-      text += formatEventRow(event, now) + "\n";
+      text += (format === "JSONEachRow" ? JSON.stringify(toEventRow(event, now)) : formatEventRow(event, now)) + "\n";
     }
     bodies.push(Buffer.from(text));
   }
-  const sql = `INSERT INTO ${database}.events (${EVENT_INSERT_COLUMNS.join(", ")}) FORMAT JSONEachRow`;
+  const sql = `INSERT INTO ${database}.events (${EVENT_INSERT_COLUMNS.join(", ")}) FORMAT ${format}`;
   const latencies = [];
   let rows = 0;
   let errors = 0;
@@ -75,6 +76,7 @@ async function storageCeiling({ url, durationSec, rowsPerInsert = 20_000, concur
     insertLatencyMs: { p50: pct(50), p95: pct(95), p99: pct(99) },
     rowsPerInsert,
     concurrency,
+    format,
   };
 }
 

@@ -7,6 +7,7 @@ import {
   qualifiedName,
   quoteIdentifier,
   quoteString,
+  tsvField,
 } from "../../actors/storage-writer/clickhouse/sql";
 import { expiredPartitions, partitionDayMs } from "../../actors/storage-writer/clickhouse/retention";
 import {
@@ -16,7 +17,7 @@ import {
   isDataError,
   toEventRow,
 } from "../../actors/storage-writer/clickhouse/clickhouse-sink";
-import { eventsTableSql } from "../../actors/storage-writer/clickhouse/migrations";
+import { EVENT_INSERT_COLUMNS, eventsTableSql } from "../../actors/storage-writer/clickhouse/migrations";
 import type { IngestEvent } from "../../actors/common/event";
 
 /**
@@ -239,6 +240,27 @@ describe("event row mapping", () => {
     expect(formatEventRow(event, 42)).not.toContain("\n");
   });
 
+  it("formats a TabSeparated line in insert-column order, NULL seq as \\N", () => {
+    const fields = formatEventRow(event, 42).split("\t");
+    expect(fields).toHaveLength(EVENT_INSERT_COLUMNS.length);
+    const row = toEventRow(event, 42);
+    expect(fields).toEqual([
+      "t1",
+      "e1",
+      "user:u1",
+      "\\N",
+      "click",
+      "",
+      "web",
+      "1700000000123",
+      "1700000000456",
+      // The properties JSON with its one backslash escaped for TSV.
+      row.properties.replace(/\\/g, "\\\\"),
+      "42",
+    ]);
+    expect(formatEventRow({ ...event, seq: 7 }, 42).split("\t")[3]).toBe("7");
+  });
+
   it("creates events with the fixed column names and ms-precision timestamp", () => {
     const ddl = eventsTableSql("ingest").replace(/\s+/g, " ");
     for (const col of ["tenant_id String", "event_id String", "session_id String", "seq Nullable(UInt64)", "event_name String", "timestamp UInt64", "received_at UInt64", "properties String"]) {
@@ -247,5 +269,44 @@ describe("event row mapping", () => {
     expect(ddl).toContain("ENGINE = ReplacingMergeTree(inserted_at)");
     expect(ddl).toContain("ORDER BY (tenant_id, event_id)");
     expect(ddl).not.toMatch(/DateTime64|TTL/);
+  });
+});
+
+/** ClickHouse's reading of an escaped TSV field: `\\c` is the escape for c (b f n r t 0 map to controls). */
+function readTsvField(field: string): string {
+  const controls: Record<string, string> = { b: "\b", f: "\f", n: "\n", r: "\r", t: "\t", "0": "\0" };
+  return field.replace(/\\(.)/gs, (_, c: string) => controls[c] ?? c);
+}
+
+describe("tsvField", () => {
+  it.each([
+    ["plain", "plain"],
+    ["a\tb", "a\\tb"],
+    ["a\nb\r", "a\\nb\\r"],
+    ["back\\slash", "back\\\\slash"],
+    ["\\N", "\\\\N"],
+    ["nul\0", "nul\\0"],
+    ["\b\f", "\\b\\f"],
+    ["ünïcødé 😀 'q' \"dq\"", "ünïcødé 😀 'q' \"dq\""],
+  ])("%j → %j", (input, expected) => {
+    expect(tsvField(input)).toBe(expected);
+  });
+
+  it("returns the same string when nothing needs escaping", () => {
+    const value = "0f8fad5b-d9cb-469f-a165-70867728950e";
+    expect(tsvField(value)).toBe(value);
+  });
+
+  it("never holds a tab or line feed, and reads back to the input", () => {
+    fc.assert(
+      fc.property(fc.string({ unit: "binary" }), (value) => {
+        const field = tsvField(value);
+        expect(field).not.toMatch(/[\t\n]/);
+        expect(readTsvField(field)).toBe(value);
+        // No field is the bare NULL marker.
+        expect(field).not.toBe("\\N");
+      }),
+      { numRuns: 2000 },
+    );
   });
 });

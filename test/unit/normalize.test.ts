@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import type { IngestEvent } from "../../actors/common/event";
+import { hasServerAssignedId, SERVER_ASSIGNED_ID, type IngestEvent } from "../../actors/common/event";
 import { MAX_ID_LENGTH, normalizeEvent, type NormalizeContext } from "../../actors/validator/normalize";
 import { validateBatch, type EventCheck } from "../../actors/validator/validate-batch";
 import { SEED_000_REQUEST } from "../support/seed-requests";
@@ -38,6 +38,7 @@ describe("normalizeEvent: the reference document's request example (seed 000)", 
       timestamp: 1705314645000,
       received_at: RECEIVED,
       properties: { route: "/checkout", target: { type: "button" } },
+      [SERVER_ASSIGNED_ID]: true,
     });
     expect(event.timestamp).toBe(Date.UTC(2024, 0, 15, 10, 30, 45));
   });
@@ -53,6 +54,27 @@ describe("normalizeEvent: the reference document's request example (seed 000)", 
       timestamp: 1705314645000,
       properties: { route: "/checkout", target: { type: "button" } },
     });
+  });
+});
+
+describe("normalizeEvent: server-assigned ids are marked in memory only", () => {
+  it("marks an event without a client id, and only that one", () => {
+    expect(hasServerAssignedId(ok({ event_name: "a" }))).toBe(true);
+    expect(hasServerAssignedId(ok({ event_name: "a", event_id: "e-1" }))).toBe(false);
+    expect(hasServerAssignedId(ok({ event_name: "a", messageId: "m-1" }))).toBe(false);
+  });
+
+  it("an Idempotency-Key id of a single-event request is the client's: not marked", () => {
+    const event = ok({ event_name: "a" }, { ...CTX, idempotencyKey: "key-1" }, true);
+    expect(event.event_id).toBe("key-1");
+    expect(hasServerAssignedId(event)).toBe(false);
+  });
+
+  it("the mark is invisible to JSON and does not survive a serialised hop", () => {
+    const event = ok({ event_name: "a" });
+    const text = JSON.stringify(event);
+    expect(text).not.toContain("serverAssignedId");
+    expect(hasServerAssignedId(JSON.parse(text) as IngestEvent)).toBe(false);
   });
 });
 

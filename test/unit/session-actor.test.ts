@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { IngestEvent, SessionIngestRequest } from "../../actors/common/event";
+import { SERVER_ASSIGNED_ID, type IngestEvent, type SessionIngestRequest } from "../../actors/common/event";
 import { SessionActor, type SessionActorOptions } from "../../actors/session/session-actor";
 import { deferred, type Deferred } from "../support/deferred";
 
@@ -216,6 +216,23 @@ describe("SessionActor duplicates", () => {
     expect(await actor.ingest(s1("a"))).toMatchObject({ accepted: 1, duplicates: 0 });
     expect(await actor.ingest(s1("a"))).toMatchObject({ accepted: 0, duplicates: 1 });
     expect(persisted).toEqual([["a"], ["b"], ["c"], ["a"]]);
+  });
+
+  it("ids the server assigned skip the window and do not take room in it", async () => {
+    const { actor, persisted } = recordingActor({ dedupWindow: 1 });
+    const assigned = (id: string): IngestEvent => ({ ...ev("t1", "s1", id), [SERVER_ASSIGNED_ID]: true }) as IngestEvent;
+    await actor.ingest(s1("client-1"));
+    // A server id equal to a remembered client id is not a duplicate (it cannot be a resend) ...
+    expect(await actor.ingest(req("t1", ["s1", [assigned("client-1"), assigned("x")]]))).toMatchObject({
+      accepted: 2,
+      duplicates: 0,
+    });
+    // ... and it did not push the client id out of a window of one.
+    expect(await actor.ingest(s1("client-1"))).toMatchObject({ accepted: 0, duplicates: 1 });
+    // The same event after a serialised hop has lost its mark and is checked like any other.
+    const remote = JSON.parse(JSON.stringify(assigned("client-1"))) as IngestEvent;
+    expect(await actor.ingest(req("t1", ["s1", [remote]]))).toMatchObject({ accepted: 0, duplicates: 1 });
+    expect(persisted).toEqual([["client-1"], ["client-1", "x"]]);
   });
 
   it("sums totals over every session of one request", async () => {
