@@ -14,6 +14,31 @@ export interface BrokerSetup {
   prometheus: ScrapeOnlyPrometheusReporter;
 }
 
+/**
+ * Moleculer 0.14's internal middlewares in its own order (`INTERNAL_MIDDLEWARES` in
+ * service-broker.js), except "Metrics". That one updates four metrics and a quantile histogram on
+ * every action call (labels hashed into strings each time); with one call per hop per batch it
+ * was up to a quarter of the node's CPU for single-event requests (bench/README.md). The
+ * product's own metrics (events, storage, streams, lag) stay on /metrics; Moleculer's per-action
+ * `moleculer_request_*` series are not collected. A unit test checks that this list is the
+ * built-in one minus Metrics.
+ */
+export const BROKER_MIDDLEWARES = [
+  "ActionHook",
+  "Validator",
+  "Bulkhead",
+  "Cacher",
+  "ContextTracker",
+  "CircuitBreaker",
+  "Timeout",
+  "Retry",
+  "Fallback",
+  "ErrorHandler",
+  "Tracing",
+  "Debounce",
+  "Throttle",
+] as const;
+
 export function createBrokerSetup(config: Config): BrokerSetup {
   const prometheus = new ScrapeOnlyPrometheusReporter();
   const options: BrokerOptions = {
@@ -50,6 +75,8 @@ export function createBrokerSetup(config: Config): BrokerSetup {
     // A leaving node finishes the requests it already took before its services stop.
     tracking: { enabled: true, shutdownTimeout: 5000 },
     metrics: { enabled: true, reporter: [prometheus as never] },
+    internalMiddlewares: false,
+    middlewares: [...BROKER_MIDDLEWARES] as never,
     tracing: { enabled: false },
     // Moleculer's own validator would check params of every call; ours validates once at the edge.
     validator: false,
