@@ -5,6 +5,7 @@
  * keeps the stored and forwarded stream of a session in arrival order even when a write fails
  * and the client resends.
  */
+import { IdWindow } from "../common/id-window";
 import { ScopedLru } from "../common/scoped-lru";
 import { hasServerAssignedId, type IngestEvent, type SessionIngestRequest, type SessionIngestResult } from "../common/event";
 import { MailboxRegistry } from "./mailbox";
@@ -28,13 +29,13 @@ export interface SessionIngestStats extends SessionIngestResult {
 export class SessionActor {
   private readonly mailboxes = new MailboxRegistry();
   /** (tenant, event_id) of events made durable, for duplicate suppression. */
-  private readonly seen: ScopedLru<true> | null;
+  private readonly seen: IdWindow | null;
   /** (tenant, session_id) → last seq seen. */
   private readonly lastSeq: ScopedLru<number>;
   private draining = false;
 
   constructor(private readonly options: SessionActorOptions) {
-    this.seen = options.dedupWindow > 0 ? new ScopedLru<true>(options.dedupWindow) : null;
+    this.seen = options.dedupWindow > 0 ? new IdWindow(options.dedupWindow) : null;
     this.lastSeq = new ScopedLru<number>(options.seqWindow ?? 100_000);
   }
 
@@ -71,7 +72,7 @@ export class SessionActor {
     this.trackSeq(fresh, totals);
     // Remember ids only once durable: a failed write must not turn the client's retry into a "duplicate".
     if (this.seen) {
-      for (const event of fresh) if (!hasServerAssignedId(event)) this.seen.set(event.tenant_id, event.event_id, true);
+      for (const event of fresh) if (!hasServerAssignedId(event)) this.seen.add(event.tenant_id, event.event_id);
     }
     totals.accepted += fresh.length;
     this.options.onDurable?.(fresh);

@@ -11,7 +11,7 @@
  * Redeliveries of events already committed are dropped by a bounded (tenant, event_id) window.
  */
 import type { NatsConnection } from "nats";
-import { ScopedLru } from "../common/scoped-lru";
+import { IdWindow } from "../common/id-window";
 import type { IngestEvent } from "../common/event";
 import { backoffDelay, Sleeper } from "../common/backoff";
 import { BatchConsumer, type BatchMessage } from "../common/jetstream";
@@ -40,7 +40,7 @@ export class StreamWriter {
   private readonly consumer: BatchConsumer;
   private readonly batcher: Batcher<IngestEvent>;
   /** (tenant, event_id) of events already committed: redeliveries of them are dropped. */
-  private readonly committed: ScopedLru<true> | null;
+  private readonly committed: IdWindow | null;
   private readonly pending = new Set<BatchMessage>();
   private readonly sleeper = new Sleeper();
   private keepAlive: NodeJS.Timeout | null = null;
@@ -48,7 +48,7 @@ export class StreamWriter {
   private failingSince: number | null = null;
 
   constructor(private readonly options: StreamWriterOptions) {
-    this.committed = options.dedupWindow > 0 ? new ScopedLru<true>(options.dedupWindow) : null;
+    this.committed = options.dedupWindow > 0 ? new IdWindow(options.dedupWindow) : null;
     this.batcher = new Batcher<IngestEvent>({
       maxItems: options.batchMaxEvents,
       maxWaitMs: options.batchMaxWaitMs,
@@ -109,7 +109,7 @@ export class StreamWriter {
       this.pending.add(message);
       this.batcher.add(fresh).then(
         () => {
-          if (this.committed) for (const e of fresh) this.committed.set(e.tenant_id, e.event_id, true);
+          if (this.committed) for (const e of fresh) this.committed.add(e.tenant_id, e.event_id);
           this.pending.delete(message);
           message.ack();
         },
