@@ -9,11 +9,11 @@
  * and two sequential array writes; `has` is two map lookups. Two levels (scope → id), as in
  * ScopedLru, so no key is concatenated per event (see there).
  */
-export class IdWindow {
-  private readonly scopes = new Map<string, Set<string>>();
+export class IdWindow<Id extends string | number = string> {
+  private readonly scopes = new Map<string, Set<Id>>();
   /** Slot i holds the i-th pair added modulo max: the ring's order is the eviction order. */
   private slotScopes: string[] = [];
-  private slotIds: string[] = [];
+  private slotIds: Id[] = [];
   /** Next slot to write; once the ring is full, also the oldest pair. */
   private next = 0;
   private used = 0;
@@ -26,13 +26,13 @@ export class IdWindow {
     return this.used;
   }
 
-  has(scope: string, id: string): boolean {
+  has(scope: string, id: Id): boolean {
     const ids = this.scopes.get(scope);
     return ids !== undefined && ids.has(id);
   }
 
   /** Remembers (scope, id); a pair already in the window keeps its place. */
-  add(scope: string, id: string): void {
+  add(scope: string, id: Id): void {
     let ids = this.scopes.get(scope);
     if (ids?.has(id)) return;
     const slot = this.next;
@@ -46,7 +46,7 @@ export class IdWindow {
       this.used++;
     }
     if (ids === undefined) {
-      ids = new Set<string>();
+      ids = new Set<Id>();
       this.scopes.set(scope, ids);
     }
     ids.add(id);

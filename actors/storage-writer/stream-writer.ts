@@ -8,7 +8,11 @@
  * down, the commit is retried with capped exponential backoff and jitter, pending messages are
  * kept alive with `working()`, and the stream holds the backlog; `maxAckPending` bounds what a
  * writer holds in memory, and the drain after recovery is one batch commit at a time.
- * Redeliveries of events already committed are dropped by a bounded (tenant, event_id) window.
+ * Redeliveries of messages already committed (the writer committed them, but the ack was lost or
+ * came after the ack wait) are recognised by their stream sequence in a bounded window and acked
+ * without a second insert. One lookup per message, not per event: copies of an event in two
+ * different messages (a client resend after its session moved to another owner) are left to the
+ * table's ReplacingMergeTree, which `FINAL` queries see once.
  */
 import type { NatsConnection } from "nats";
 import { IdWindow } from "../common/id-window";
@@ -28,6 +32,7 @@ export interface StreamWriterOptions {
   batchMaxWaitMs: number;
   ackWaitMs: number;
   maxAckPending: number;
+  /** Stream messages remembered as committed, to drop their redeliveries (0: none). */
   dedupWindow: number;
   retryBaseMs?: number;
   retryMaxMs?: number;
@@ -36,11 +41,14 @@ export interface StreamWriterOptions {
   onRetry?: (attempt: number, error: unknown) => void;
 }
 
+/** The committed window's one scope: stream sequences are unique within the stream. */
+const MESSAGES = "";
+
 export class StreamWriter {
   private readonly consumer: BatchConsumer;
   private readonly batcher: Batcher<IngestEvent>;
-  /** (tenant, event_id) of events already committed: redeliveries of them are dropped. */
-  private readonly committed: IdWindow | null;
+  /** Stream sequences of messages already committed: redeliveries of them are dropped. */
+  private readonly committed: IdWindow<number> | null;
   private readonly pending = new Set<BatchMessage>();
   private readonly sleeper = new Sleeper();
   private keepAlive: NodeJS.Timeout | null = null;
@@ -48,7 +56,7 @@ export class StreamWriter {
   private failingSince: number | null = null;
 
   constructor(private readonly options: StreamWriterOptions) {
-    this.committed = options.dedupWindow > 0 ? new IdWindow(options.dedupWindow) : null;
+    this.committed = options.dedupWindow > 0 ? new IdWindow<number>(options.dedupWindow) : null;
     this.batcher = new Batcher<IngestEvent>({
       maxItems: options.batchMaxEvents,
       maxWaitMs: options.batchMaxWaitMs,
@@ -101,15 +109,14 @@ export class StreamWriter {
   /** Hands the messages' events to the batcher and returns at once: acks follow the commit. */
   private async take(messages: BatchMessage[]): Promise<void> {
     for (const message of messages) {
-      const fresh = this.committed ? message.events.filter((e) => !this.committed!.has(e.tenant_id, e.event_id)) : message.events;
-      if (fresh.length === 0) {
+      if (this.committed?.has(MESSAGES, message.seq)) {
         message.ack();
         continue;
       }
       this.pending.add(message);
-      this.batcher.add(fresh).then(
+      this.batcher.add(message.events).then(
         () => {
-          if (this.committed) for (const e of fresh) this.committed.add(e.tenant_id, e.event_id);
+          this.committed?.add(MESSAGES, message.seq);
           this.pending.delete(message);
           message.ack();
         },
