@@ -444,6 +444,10 @@ export class ClickHouseSink implements Sink {
       // A user profile may turn async inserts on; with them, "answered success" would no longer
       // mean "written". 18.16 has no such setting and would refuse the query if we sent it.
       async_insert: 0,
+      // Newer servers may take a first TabSeparated row that looks like column names for a
+      // header and skip it. Ours cannot look like one (seq is a number or \N), but a row is
+      // data, always. 18.16 has neither the setting nor the detection.
+      input_format_tsv_detect_header: 0,
     };
     const names = Object.keys(wanted);
     const rs = await this.client.query({
