@@ -171,11 +171,22 @@ export async function publishBatch(
   msgId: string,
   opts: { timeoutMs?: number } = {},
 ): Promise<{ seq: number; duplicate: boolean }> {
+  return publishEncodedBatch(js, subject, encodeBatch(events), msgId, opts);
+}
+
+/** `publishBatch` for a body already made by `encodeBatch` (a caller that had to size it first). */
+export async function publishEncodedBatch(
+  js: JetStreamClient,
+  subject: string,
+  data: Uint8Array,
+  msgId: string,
+  opts: { timeoutMs?: number } = {},
+): Promise<{ seq: number; duplicate: boolean }> {
   if (msgId === "") {
     // An empty id silently disables deduplication; that is never what a caller means.
     throw new Error("publishBatch: msgId must not be empty");
   }
-  const ack = await js.publish(subject, encodeBatch(events), {
+  const ack = await js.publish(subject, data, {
     msgID: msgId,
     ...(opts.timeoutMs === undefined ? {} : { timeout: opts.timeoutMs }),
   });

@@ -9,7 +9,7 @@ import { createHash } from "node:crypto";
 import type { JetStreamClient } from "nats";
 import type { IngestEvent } from "../common/event";
 import { partitionOf, partitionSubject } from "../common/event-stream";
-import { encodeBatch } from "../common/jetstream";
+import { encodeBatch, publishEncodedBatch } from "../common/jetstream";
 import { Coalescer } from "./coalescer";
 
 export interface StreamPersisterOptions {
@@ -63,9 +63,8 @@ export class StreamPersister {
       await this.publishSized(subject, events.slice(middle));
       return;
     }
-    await this.options.js().publish(subject, data, {
-      msgID: batchMessageId(events),
-      timeout: this.options.publishTimeoutMs,
+    await publishEncodedBatch(this.options.js(), subject, data, batchMessageId(events), {
+      timeoutMs: this.options.publishTimeoutMs,
     });
   }
 }
