@@ -8,7 +8,7 @@
  *
  * Stages: decode (UTF-8 check + JSON.parse + body checks), validate (normalise, limits, schema
  * packs, PII policy with the default config), session (mailbox, dedup window, seq tracking;
- * persist resolves at once), format (ClickHouse JSONEachRow lines and the insert body).
+ * persist resolves at once), format (ClickHouse TabSeparated lines encoded into the insert body).
  * `--ids` gives every event a client event_id (the dedup window then has work to do).
  * Run `npm run build` first.
  */
@@ -22,7 +22,7 @@ const { eventChecksFromConfig } = require(path.join(dist, "actors/validator/even
 const { validateBatch } = require(path.join(dist, "actors/validator/validate-batch.js"));
 const { SessionActor } = require(path.join(dist, "actors/session/session-actor.js"));
 const { groupBySession } = require(path.join(dist, "nodes/edge/ingest-handler.js"));
-const { prepareRows, insertBody } = require(path.join(dist, "actors/storage-writer/clickhouse/clickhouse-sink.js"));
+const { encodeInsertBody } = require(path.join(dist, "actors/storage-writer/clickhouse/clickhouse-sink.js"));
 const { makeEvent } = require("./lib/events");
 
 const args = Object.fromEntries(
@@ -83,7 +83,7 @@ async function pass(actor) {
   const all = validated.out.flat();
   ms.format = time("format", () => {
     let bytes = 0;
-    for (let i = 0; i < all.length; i += 5000) bytes += insertBody(prepareRows(all.slice(i, i + 5000), now).rows).length;
+    for (let i = 0; i < all.length; i += 5000) bytes += encodeInsertBody(all.slice(i, i + 5000), now).bytes;
     return bytes;
   }).ms;
   return ms;

@@ -12,6 +12,7 @@ import {
 import { expiredPartitions, partitionDayMs } from "../../actors/storage-writer/clickhouse/retention";
 import {
   clickHouseErrorCode,
+  encodeInsertBody,
   errorText,
   formatEventRow,
   isDataError,
@@ -308,5 +309,60 @@ describe("tsvField", () => {
       }),
       { numRuns: 2000 },
     );
+  });
+});
+
+describe("encodeInsertBody", () => {
+  const base: IngestEvent = {
+    tenant_id: "t1",
+    event_id: "e0",
+    event_name: "click",
+    session_id: "s1",
+    seq: 0,
+    user_id: null,
+    channel: null,
+    timestamp: 1_700_000_000_000,
+    received_at: 1_700_000_000_001,
+    properties: {},
+  };
+  const events = (n: number, properties: (i: number) => Record<string, unknown>): IngestEvent[] =>
+    Array.from({ length: n }, (_, i) => ({ ...base, event_id: `e${i}`, seq: i, properties: properties(i) }));
+
+  it("is every row's line, newline-terminated, in order, across chunk boundaries and multi-byte text", () => {
+    // Rows of 1-, 2-, 3- and 4-byte UTF-8 (1.5-4.5 KiB each, mostly 3 bytes per UTF-16 unit, so a
+    // chunk's room is measured in bytes, not characters): the body spans several 64 KiB chunks.
+    const batch = events(300, (i) => ({ text: `${i}:` + "aé😀" + "€".repeat(500 + ((i * 37) % 1000)) }));
+    const body = encodeInsertBody(batch, 42);
+    const expected = batch.map((e) => formatEventRow(e, 42) + "\n").join("");
+    expect(body.chunks.length).toBeGreaterThan(2);
+    expect(Buffer.concat(body.chunks).toString("utf8")).toBe(expected);
+    expect(body.bytes).toBe(Buffer.byteLength(expected));
+    expect(body.rejected).toEqual([]);
+    // Nothing rejected: the batch itself, not a copy.
+    expect(body.events).toBe(batch);
+  });
+
+  it("takes a single row larger than a chunk whole", () => {
+    const batch = events(3, (i) => ({ big: (i === 1 ? "x" : "y").repeat(i === 1 ? 200_000 : 10) }));
+    const body = encodeInsertBody(batch, 7);
+    expect(Buffer.concat(body.chunks).toString("utf8")).toBe(batch.map((e) => formatEventRow(e, 7) + "\n").join(""));
+  });
+
+  it("sets aside events whose properties cannot be serialised and leaves them out of the body", () => {
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    const batch = events(5, (i) => (i === 1 ? { n: 10n } : i === 3 ? cyclic : { ok: i }));
+    const body = encodeInsertBody(batch, 42);
+    expect(body.events.map((e) => e.event_id)).toEqual(["e0", "e2", "e4"]);
+    expect(body.rejected.map((r) => r.event.event_id)).toEqual(["e1", "e3"]);
+    expect(body.rejected[0]?.error).toMatch(/^cannot format row: .*BigInt/);
+    expect(body.rejected[0]?.raw).toContain("10n");
+    const lines = Buffer.concat(body.chunks).toString("utf8").split("\n");
+    expect(lines).toHaveLength(4);
+    expect(lines.slice(0, 3).map((l) => l.split("\t")[1])).toEqual(["e0", "e2", "e4"]);
+  });
+
+  it("is empty for an empty batch", () => {
+    expect(encodeInsertBody([], 42)).toMatchObject({ chunks: [], bytes: 0, rejected: [] });
   });
 });

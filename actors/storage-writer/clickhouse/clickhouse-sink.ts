@@ -251,42 +251,68 @@ function pinoClientLogger(logger: Logger): new () => ClientLogger {
   };
 }
 
-/** A row on its way in: its event (for the dead-letter keys) and its formatted line. */
-export interface PreparedRow {
-  event: IngestEvent;
-  line: string;
-}
-
 export interface RejectedRow {
   event: IngestEvent;
   raw: string;
   error: string;
 }
 
-/** Formats a batch; events whose properties cannot be serialised (a BigInt, a cycle) are set aside. */
-export function prepareRows(
+/** One INSERT's body, and which events it holds. */
+export interface InsertBody {
+  /** The rows' lines, newline-terminated, in chunks of at least 64 KiB (the last one shorter). */
+  chunks: Buffer[];
+  bytes: number;
+  /** The events whose line is in the body (all of them unless some were rejected). */
+  events: readonly IngestEvent[];
+  /** Events whose row cannot be formatted (properties with a BigInt, a cycle). */
+  rejected: RejectedRow[];
+}
+
+const BODY_CHUNK_BYTES = 64 * 1024;
+
+/**
+ * Formats a batch straight into the bytes of one INSERT. Each line is encoded into a chunk as
+ * soon as it is formatted, so the line strings die young; keeping a batch's thousands of lines
+ * alive until the body was joined made the scavenger copy every one of them, and formatting plus
+ * joining cost twice as much (bench/hot-path.js, "format").
+ */
+export function encodeInsertBody(
   events: readonly IngestEvent[],
   insertedAt: number,
   formatRow: RowFormatter = formatEventRow,
-): { rows: PreparedRow[]; rejected: RejectedRow[] } {
-  const rows: PreparedRow[] = [];
+): InsertBody {
+  const chunks: Buffer[] = [];
+  let chunk = Buffer.allocUnsafe(BODY_CHUNK_BYTES);
+  let offset = 0;
+  let bytes = 0;
+  let included: IngestEvent[] | null = null;
   const rejected: RejectedRow[] = [];
-  for (const event of events) {
+  for (let i = 0; i < events.length; i++) {
+    const event = events[i]!;
+    let line: string;
     try {
-      rows.push({ event, line: formatRow(event, insertedAt) });
+      line = formatRow(event, insertedAt) + "\n";
     } catch (err) {
       // Unserialisable properties can never be inserted: quarantine now.
       rejected.push({ event, raw: safeRaw(event), error: `cannot format row: ${errorText(err)}` });
+      // Copy lazily: a batch without such events (nearly all) is passed on as it is.
+      included ??= events.slice(0, i);
+      continue;
     }
+    included?.push(event);
+    // A UTF-16 code unit takes at most 3 bytes in UTF-8.
+    const worstCase = line.length * 3;
+    if (chunk.length - offset < worstCase) {
+      chunks.push(chunk.subarray(0, offset));
+      chunk = Buffer.allocUnsafe(Math.max(BODY_CHUNK_BYTES, worstCase));
+      offset = 0;
+    }
+    const written = chunk.write(line, offset, "utf8");
+    offset += written;
+    bytes += written;
   }
-  return { rows, rejected };
-}
-
-/** The body of one INSERT: the rows' lines, newline-terminated. */
-export function insertBody(rows: readonly PreparedRow[]): Buffer {
-  let body = "";
-  for (const row of rows) body += row.line + "\n";
-  return Buffer.from(body, "utf8");
+  if (offset > 0) chunks.push(chunk.subarray(0, offset));
+  return { chunks, bytes, events: included ?? events, rejected };
 }
 
 export class ClickHouseSink implements Sink {
@@ -368,8 +394,9 @@ export class ClickHouseSink implements Sink {
 
   private async writeBatch(events: readonly IngestEvent[]): Promise<void> {
     const insertedAt = this.now();
-    const { rows, rejected } = prepareRows(events, insertedAt, this.formatRow);
-    if (rows.length > 0) await this.insertOrIsolate(rows, rejected, insertedAt);
+    const body = encodeInsertBody(events, insertedAt, this.formatRow);
+    const rejected = body.rejected;
+    if (body.events.length > 0) await this.insertOrIsolate(body, rejected, insertedAt);
     if (rejected.length > 0) {
       await this.deadLetter(rejected);
       this.logger.warn(
@@ -380,38 +407,41 @@ export class ClickHouseSink implements Sink {
   }
 
   /**
-   * Inserts `rows`; on a data error splits them in halves until the refused rows are alone.
+   * Inserts `body`; on a data error splits its events in halves until the refused rows are alone.
    * Costs at most 2n-1 inserts, about 2·log2(n) per bad row in practice.
    */
-  private async insertOrIsolate(rows: PreparedRow[], rejected: RejectedRow[], insertedAt: number): Promise<void> {
+  private async insertOrIsolate(body: InsertBody, rejected: RejectedRow[], insertedAt: number): Promise<void> {
+    const events = body.events;
     try {
-      await this.insertLines(rows);
-      this.rowsInserted += rows.length;
+      await this.insertChunks(body.chunks);
+      this.rowsInserted += events.length;
       this.insertBatches += 1;
       return;
     } catch (err) {
       if (!isDataError(err)) throw err;
-      if (rows.length === 1) {
-        const row = rows[0] as PreparedRow;
+      if (events.length === 1) {
         // The dead-letter copy is the row as JSON (readable, and replayable by any JSON tool),
         // not the TabSeparated line the server refused.
-        rejected.push({ event: row.event, raw: JSON.stringify(toEventRow(row.event, insertedAt)), error: errorText(err) });
+        rejected.push({ event: events[0]!, raw: JSON.stringify(toEventRow(events[0]!, insertedAt)), error: errorText(err) });
         return;
       }
-      this.logger.debug({ rows: rows.length, err: errorText(err) }, "data error; splitting batch");
+      this.logger.debug({ rows: events.length, err: errorText(err) }, "data error; splitting batch");
     }
-    const mid = Math.ceil(rows.length / 2);
-    await this.insertOrIsolate(rows.slice(0, mid), rejected, insertedAt);
-    await this.insertOrIsolate(rows.slice(mid), rejected, insertedAt);
+    // Each half is formatted again (same insertedAt, so the same lines).
+    const mid = Math.ceil(events.length / 2);
+    for (const half of [events.slice(0, mid), events.slice(mid)]) {
+      const halfBody = encodeInsertBody(half, insertedAt, this.formatRow);
+      for (const row of halfBody.rejected) rejected.push(row);
+      if (halfBody.events.length > 0) await this.insertOrIsolate(halfBody, rejected, insertedAt);
+    }
   }
 
-  private async insertLines(rows: readonly PreparedRow[]): Promise<void> {
-    const body = insertBody(rows);
+  private async insertChunks(chunks: readonly Buffer[]): Promise<void> {
     // exec + raw body: @clickhouse/client's insert() only takes objects for JSON formats, and
-    // the formatted lines are what we want to send (and to dead-letter verbatim).
+    // the formatted lines are what we want to send.
     const res = await this.client.exec({
       query: this.insertSql,
-      values: Readable.from([body]),
+      values: Readable.from(chunks),
       clickhouse_settings: this.insertSettings,
     });
     // The response body is empty for an INSERT; read it to the end so the socket is reusable.
