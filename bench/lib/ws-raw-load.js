@@ -12,7 +12,7 @@ const { makeEvent } = require("./events");
 
 const DIST = path.resolve(__dirname, "../../dist");
 const { WsSocket } = require(path.join(DIST, "nodes/client/ws-socket.js"));
-const { encodeFrame, decodeServerFrame } = require(path.join(DIST, "nodes/edge/ws-frames.js"));
+const { encodeBatchFrame, decodeServerFrame } = require(path.join(DIST, "nodes/edge/ws-frames.js"));
 
 async function connectAll(url, headers, count, concurrency = 50) {
   const sockets = new Array(count);
@@ -57,7 +57,7 @@ async function wsLoad({ url, apiKey, streams, eventsPerBatch, window, durationSe
     const sendOne = () => {
       const events = [];
       for (let k = 0; k < eventsPerBatch; k++) events.push(makeEvent(session, eventSeq++, now));
-      const frame = encodeFrame({ seq, events }, "msgpack");
+      const frame = encodeBatchFrame({ seq, events }, "msgpack");
       sentAt.set(seq, process.hrtime.bigint());
       seq++;
       outstanding++;

@@ -10,7 +10,7 @@
  * after a throttle (sending pauses for `retry_after_ms`), after a retryable error frame.
  */
 import { randomUUID } from "node:crypto";
-import { encodeFrame, RETRYABLE_CODES, decodeServerFrame, type FrameEncoding, type ServerFrame } from "../edge/ws-frames";
+import { encodeBatchFrame, RETRYABLE_CODES, decodeServerFrame, type FrameEncoding, type ServerFrame } from "../edge/ws-frames";
 import { WsHandshakeError, WsSocket } from "./ws-socket";
 
 export type TrackedEvent = Record<string, unknown>;
@@ -186,7 +186,7 @@ export class IngestClient {
   /** Turns events into batches, halving any whose frame would be over maxFrameBytes. */
   private enqueue(events: TrackedEvent[]): void {
     const seq = this.nextSeq;
-    const frame = encodeFrame({ seq, events }, this.options.encoding);
+    const frame = encodeBatchFrame({ seq, events }, this.options.encoding);
     const size = typeof frame === "string" ? Buffer.byteLength(frame) : frame.length;
     if (size > this.options.maxFrameBytes) {
       if (events.length > 1) {

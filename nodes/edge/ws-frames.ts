@@ -186,9 +186,24 @@ export function decodeClientFrame(payload: Uint8Array, isBinary: boolean, limits
   return { seq, events: frame.events };
 }
 
-/** Text frames are JSON strings, binary frames msgpack bytes. */
-export function encodeFrame(frame: BatchFrame | ServerFrame, encoding: FrameEncoding): string | Buffer {
+/** A server frame: a JSON string, or plain msgpack bytes (maps) that any MessagePack library reads. */
+export function encodeFrame(frame: ServerFrame, encoding: FrameEncoding): string | Buffer {
   return encoding === "json" ? JSON.stringify(frame) : packr.pack(frame);
+}
+
+/**
+ * The SDK's batch frames: msgpackr records, self-contained in each frame as in the cluster's
+ * serializer (actors/common/msgpack-serializer.ts: no shared structures, so the server needs no
+ * state from earlier frames). A frame's same-shaped events write their keys once, and the
+ * server's Unpackr builds a record ~2.7x faster than it reads a map (the bench's events: 0.50
+ * vs 1.36 µs each) from a frame ~40% smaller. Other MessagePack libraries send plain maps,
+ * which the server takes as before.
+ */
+const batchPackr = new Packr({ useRecords: true, mapsAsObjects: true });
+
+/** A client batch frame: a JSON string, or msgpack bytes with msgpackr records (see above). */
+export function encodeBatchFrame(frame: BatchFrame, encoding: FrameEncoding): string | Buffer {
+  return encoding === "json" ? JSON.stringify(frame) : batchPackr.pack(frame);
 }
 
 export function ackFrame(seq: number, answer: { accepted: number; duplicates: number; rejected: RejectedEvent[] }): AckFrame {

@@ -1,5 +1,5 @@
 import fc from "fast-check";
-import { pack } from "msgpackr";
+import { Packr, pack } from "msgpackr";
 import { describe, expect, it } from "vitest";
 import { hasPoisonKeys } from "../../nodes/edge/decode-body";
 import {
@@ -8,6 +8,7 @@ import {
   closeCodeFor,
   decodeClientFrame,
   decodeServerFrame,
+  encodeBatchFrame,
   encodeFrame,
   errorFrame,
   FrameError,
@@ -106,13 +107,47 @@ describe("decodeClientFrame", () => {
         // Nested values may hold __proto__ keys, which are refused on purpose (tested above).
         fc.pre(!hasPoisonKeys(events));
         const limits = { ...LIMITS, maxPayloadBytes: 1 << 20 };
-        const encoded = encodeFrame({ seq, events }, encoding);
+        const encoded = encodeBatchFrame({ seq, events }, encoding);
         const bytes = typeof encoded === "string" ? text(encoded) : encoded;
         // -0 is not representable in JSON; compare as JSON would.
         expect(decodeClientFrame(bytes, encoding === "msgpack", limits)).toEqual(JSON.parse(JSON.stringify({ seq, events })));
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+describe("SDK batch frames (msgpackr records)", () => {
+  const events = Array.from({ length: 20 }, (_, i) => ({
+    event_name: "page_view",
+    session_id: "s-1",
+    seq: i,
+    properties: { path: "/", n: i, nested: { deep: [i, "x"] } },
+  }));
+  const mapsPackr = new Packr({ useRecords: false });
+
+  it("decode to the same frame as plain msgpack maps, each frame on its own, from fewer bytes", () => {
+    const records = encodeBatchFrame({ seq: 1, events }, "msgpack") as Buffer;
+    // A second frame of the same shape: it must not lean on structures the first one defined.
+    const second = Buffer.from(encodeBatchFrame({ seq: 2, events }, "msgpack") as Buffer);
+    const maps = mapsPackr.pack({ seq: 1, events });
+    const limits = { ...LIMITS, maxPayloadBytes: 1 << 20, maxEventsPerBatch: 100 };
+    expect(decodeClientFrame(records, true, limits)).toEqual(decodeClientFrame(maps, true, limits));
+    expect(decodeClientFrame(second, true, limits)).toEqual({ seq: 2, events });
+    expect(records.length).toBeLessThan(maps.length * 0.8);
+  });
+
+  it("are refused like maps when too deep, and a __proto__ key cannot reach a prototype", () => {
+    let deep: unknown = 1;
+    for (let i = 0; i < LIMITS.maxDepth + 2; i++) deep = { d: deep };
+    expect(() => decodeClientFrame(encodeBatchFrame({ seq: 5, events: [{ event_name: "x", deep }] }, "msgpack") as Buffer, true, LIMITS)).toThrow(
+      expect.objectContaining({ code: "too_deep", seq: 5 }),
+    );
+    const poisoned = JSON.parse('{"event_name":"x","__proto__":{"polluted":true}}') as Record<string, unknown>;
+    const frame = decodeClientFrame(encodeBatchFrame({ seq: 6, events: [poisoned] }, "msgpack") as Buffer, true, LIMITS);
+    const event = frame.events[0] as Record<string, unknown>;
+    expect(Object.getPrototypeOf(event)).toBe(Object.prototype);
+    expect(event.polluted).toBeUndefined();
   });
 });
 
