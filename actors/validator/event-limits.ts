@@ -45,9 +45,12 @@ export function checkEventLimits(event: IngestEvent, limits: EventLimits): strin
   walk.keys = 0;
   walk.bound = 0;
   walk.longString = null;
-  path.length = 0;
+  // Emptied only when a walk was cut short (it never is): `length = 0` frees the array's store,
+  // and every event would allocate a new one on the next push.
+  if (path.length !== 0) path.length = 0;
   path.push("properties");
   walkObject(event.properties, walk, path);
+  path.pop();
 
   let errors: string[] | null = null;
   if (walk.longString !== null) (errors ??= []).push(walk.longString);

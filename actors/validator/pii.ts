@@ -148,7 +148,9 @@ class PolicyWalk {
     this.policy = policy;
     this.detections = null;
     this.dropReason = undefined;
-    this.path.length = 0;
+    // The walk pushes and pops in pairs, so the path is empty here unless one threw. Not
+    // `length = 0` every time: that frees the array's store, and each event would allocate anew.
+    if (this.path.length !== 0) this.path.length = 0;
   }
 
   field(name: string, value: string): string {

@@ -1,0 +1,101 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { tsvField } from "../../actors/storage-writer/clickhouse/sql";
+import { ChunkWriter, fieldBytesBound, NUMBER_BYTES_BOUND, writeField, writeInteger } from "../../actors/storage-writer/clickhouse/tsv-writer";
+import { encodeInsertBody, formatEventRow } from "../../actors/storage-writer/clickhouse/clickhouse-sink";
+import type { IngestEvent } from "../../actors/common/event";
+
+/** Any UTF-16 text, lone surrogates and the control characters TSV escapes included. */
+const anyText = fc.oneof(
+  fc.string({ unit: "binary" }),
+  fc.string({ unit: fc.constantFrom("a", "\\", "\t", "\n", "\r", "\0", "\b", "\f", "\u0001", "é", "€", "\ud83d", "\ude00", "😀", "N") }),
+);
+
+function fieldBytes(value: string): Buffer {
+  const buf = Buffer.alloc(fieldBytesBound(value.length) + 1, 0xee);
+  const end = writeField(buf, 0, value);
+  expect(end).toBeLessThanOrEqual(fieldBytesBound(value.length));
+  return buf.subarray(0, end);
+}
+
+describe("writeField", () => {
+  it("writes the UTF-8 of tsvField(value), within fieldBytesBound, for any text", () => {
+    fc.assert(
+      fc.property(anyText, (value) => {
+        expect(fieldBytes(value).equals(Buffer.from(tsvField(value), "utf8"))).toBe(true);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it("escapes what TabSeparated reads as structure", () => {
+    expect(fieldBytes("a\tb\nc\\d\r\0\b\f").toString("latin1")).toBe("a\\tb\\nc\\\\d\\r\\0\\b\\f");
+    expect(fieldBytes("\\N").toString("latin1")).toBe("\\\\N");
+    expect(fieldBytes("").length).toBe(0);
+  });
+
+  it("writes at the offset and leaves the bytes around it alone", () => {
+    const buf = Buffer.alloc(20, 0x2e);
+    expect(writeField(buf, 3, "é\t")).toBe(3 + 2 + 2);
+    expect(buf.toString("utf8")).toBe("...é\\t" + ".".repeat(13));
+  });
+});
+
+describe("writeInteger", () => {
+  it("writes String(value) for any number", () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.maxSafeInteger(), fc.integer(), fc.double()), (value) => {
+        const buf = Buffer.alloc(NUMBER_BYTES_BOUND);
+        const end = writeInteger(buf, 0, value);
+        expect(buf.toString("latin1", 0, end)).toBe(String(value));
+      }),
+      { numRuns: 3000 },
+    );
+    for (const value of [0, 9, 10, 99, 100, -1, -10, Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER, 8_640_000_000_000_000, -0]) {
+      const buf = Buffer.alloc(NUMBER_BYTES_BOUND);
+      expect(buf.toString("latin1", 0, writeInteger(buf, 0, value))).toBe(String(value));
+    }
+  });
+});
+
+describe("ChunkWriter", () => {
+  it("keeps reserved room in one chunk and counts the bytes", () => {
+    const out = new ChunkWriter(8);
+    out.reserve(5);
+    out.offset += out.buf.write("abcde", out.offset);
+    out.reserve(5); // 3 left: a new chunk
+    out.offset += out.buf.write("fghij", out.offset);
+    out.reserve(20); // bigger than a chunk: a chunk of its own size
+    out.offset += out.buf.write("k".repeat(20), out.offset);
+    expect(out.bytes).toBe(30);
+    expect(out.finish().map((c) => c.toString())).toEqual(["abcde", "fghij", "k".repeat(20)]);
+  });
+});
+
+describe("encodeInsertBody without a formatter (writeEventRow)", () => {
+  const event = fc.record({
+    tenant_id: anyText,
+    event_id: anyText,
+    event_name: anyText,
+    session_id: anyText,
+    seq: fc.option(fc.maxSafeNat(), { nil: null }),
+    user_id: fc.option(anyText, { nil: null }),
+    channel: fc.option(anyText, { nil: null }),
+    timestamp: fc.maxSafeNat(),
+    received_at: fc.maxSafeNat(),
+    properties: fc.dictionary(anyText, fc.oneof(anyText, fc.integer(), fc.boolean(), fc.constant(null)), { maxKeys: 4 }),
+  }) as fc.Arbitrary<IngestEvent>;
+
+  it("is byte for byte the UTF-8 of formatEventRow's lines, for any events", () => {
+    fc.assert(
+      fc.property(fc.array(event, { maxLength: 30 }), fc.maxSafeNat(), (events, insertedAt) => {
+        const body = encodeInsertBody(events, insertedAt);
+        const expected = Buffer.from(events.map((e) => formatEventRow(e, insertedAt) + "\n").join(""), "utf8");
+        expect(Buffer.concat(body.chunks).equals(expected)).toBe(true);
+        expect(body.bytes).toBe(expected.length);
+        expect(body.events).toBe(events);
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
