@@ -1,13 +1,13 @@
 /**
  * Collects items into batches that close at `maxItems` or `maxWaitMs` after the batch's first
- * item, whichever comes first, and commits closed batches one at a time, in order. `add`
- * resolves when the batch holding those items has been committed, and rejects if that commit
- * failed, so a caller acknowledges only what is durable.
+ * item, whichever comes first, and commits closed batches in order. `add` resolves when the
+ * batch holding those items has been committed, and rejects if that commit failed, so a caller
+ * acknowledges only what is durable.
  *
- * Group commit (`groupCommit: true`): batches that closed while a commit was running are joined
- * into one commit (up to `maxItems`, a single oversized add still whole) when it is their turn,
- * instead of one commit each. A commit has a fixed cost (a ClickHouse part, an fdatasync) on
- * top of its per-item cost; under load the queue would otherwise grow by one small commit per
+ * Group commit: batches that closed while a commit was running are joined into one commit (up
+ * to `maxItems`, a single oversized add still whole) when it is their turn, instead of one
+ * commit each. A commit has a fixed cost (a ClickHouse part, an fdatasync) on top of its
+ * per-item cost; under load the queue would otherwise grow by one small commit per
  * `maxWaitMs`. Joined, each commit takes everything that arrived during the previous one, so
  * the batch size follows the load and a short `maxWaitMs` stays affordable. A failed joined
  * commit rejects every add() it carried. With `maxConcurrentCommits` > 1 (a sink whose writes
@@ -21,9 +21,7 @@ export interface BatcherOptions<T> {
   commit: (items: T[]) => Promise<void>;
   /** Called after each commit attempt (for metrics). */
   onCommitted?: (info: { items: number; durationMs: number; error?: unknown }) => void;
-  /** Join batches that closed while a commit was running into one commit (see above). Default false. */
-  groupCommit?: boolean;
-  /** Group commit only: commits that may run at once (default 1). */
+  /** Commits that may run at once (default 1). */
   maxConcurrentCommits?: number;
 }
 
@@ -35,9 +33,8 @@ interface OpenBatch<T> {
 
 export class Batcher<T> {
   private open: OpenBatch<T> | null = null;
-  private committing: Promise<void> = Promise.resolve();
   private pendingItems = 0;
-  /** Group commit: closed batches waiting for a free commit slot. */
+  /** Closed batches waiting for a free commit slot. */
   private queued: OpenBatch<T>[] = [];
   private running = 0;
   private idleWaiters: Array<() => void> = [];
@@ -68,10 +65,6 @@ export class Batcher<T> {
   /** Closes the open batch now and resolves when everything added so far is committed. */
   async flush(): Promise<void> {
     this.close();
-    if (!this.options.groupCommit) {
-      await this.committing;
-      return;
-    }
     if (this.running === 0 && this.queued.length === 0) return;
     await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
   }
@@ -90,15 +83,11 @@ export class Batcher<T> {
     if (batch === null) return;
     this.open = null;
     if (batch.timer) clearTimeout(batch.timer);
-    if (!this.options.groupCommit) {
-      this.committing = this.committing.then(() => this.commit(batch));
-      return;
-    }
     this.queued.push(batch);
     this.startCommits();
   }
 
-  /** Group commit: fills the free commit slots with the queued batches, joined up to maxItems. */
+  /** Fills the free commit slots with the queued batches, joined up to maxItems. */
   private startCommits(): void {
     const slots = Math.max(1, this.options.maxConcurrentCommits ?? 1);
     while (this.running < slots && this.queued.length > 0) {

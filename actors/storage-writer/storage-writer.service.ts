@@ -96,9 +96,6 @@ export function createStorageWriterService(config: Config, sink: Sink, jobs?: Si
           maxWaitMs: config.batchMaxWaitMs,
           commit: (events) => sink.write(events),
           onCommitted,
-          // Batches that close while a commit runs share the next commit (one ClickHouse part,
-          // one fdatasync), so the commit rate follows the sink, not BATCH_MAX_WAIT_MS.
-          groupCommit: true,
           maxConcurrentCommits: sink.maxConcurrentWrites ?? 1,
         });
       }

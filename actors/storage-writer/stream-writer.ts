@@ -62,7 +62,6 @@ export class StreamWriter {
       maxWaitMs: options.batchMaxWaitMs,
       commit: (events) => this.commitWithRetry(events),
       onCommitted: options.onCommitted,
-      groupCommit: true,
       maxConcurrentCommits: options.sink.maxConcurrentWrites ?? 1,
     });
     this.consumer = new BatchConsumer(options.nc, {

@@ -383,7 +383,7 @@ describe("Batcher (real timers)", () => {
   });
 });
 
-describe("Batcher with groupCommit", () => {
+describe("Batcher group commit", () => {
   beforeEach(() => {
     vi.useFakeTimers();
   });
@@ -394,7 +394,7 @@ describe("Batcher with groupCommit", () => {
   function gated(maxItems: number, maxWaitMs = 10_000) {
     const { commit, gates, started, maxInFlight } = gatedCommit();
     const infos: Info[] = [];
-    const batcher = new Batcher<number>({ maxItems, maxWaitMs, groupCommit: true, commit, onCommitted: (info) => infos.push(info) });
+    const batcher = new Batcher<number>({ maxItems, maxWaitMs, commit, onCommitted: (info) => infos.push(info) });
     return { batcher, gates, started, infos, maxInFlight };
   }
 
@@ -490,7 +490,7 @@ describe("Batcher with groupCommit", () => {
   });
 });
 
-describe("Batcher with groupCommit and maxConcurrentCommits", () => {
+describe("Batcher with maxConcurrentCommits", () => {
   beforeEach(() => {
     vi.useFakeTimers();
   });
@@ -500,7 +500,7 @@ describe("Batcher with groupCommit and maxConcurrentCommits", () => {
 
   it("runs up to maxConcurrentCommits commits at once and joins only while every slot is busy", async () => {
     const { commit, gates, started, maxInFlight: peak } = gatedCommit();
-    const batcher = new Batcher<number>({ maxItems: 100, maxWaitMs: 10, groupCommit: true, maxConcurrentCommits: 2, commit });
+    const batcher = new Batcher<number>({ maxItems: 100, maxWaitMs: 10, maxConcurrentCommits: 2, commit });
     const results = [1, 2, 3, 4].map(() => undefined as unknown as ReturnType<typeof track>);
     results[0] = track(batcher.add([1]));
     await vi.advanceTimersByTimeAsync(10);
@@ -531,7 +531,6 @@ describe("Batcher with groupCommit and maxConcurrentCommits", () => {
     const batcher = new Batcher<number>({
       maxItems: 1,
       maxWaitMs: 10_000,
-      groupCommit: true,
       maxConcurrentCommits: 2,
       commit: () => {
         const g = deferred();
