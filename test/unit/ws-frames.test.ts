@@ -8,8 +8,10 @@ import {
   closeCodeFor,
   decodeClientFrame,
   decodeServerFrame,
+  countRecordDefinitions,
   encodeBatchFrame,
   encodeFrame,
+  MAX_RECORD_DEFINITIONS,
   errorFrame,
   FrameError,
   RETRYABLE_CODES,
@@ -148,6 +150,43 @@ describe("SDK batch frames (msgpackr records)", () => {
     const event = frame.events[0] as Record<string, unknown>;
     expect(Object.getPrototypeOf(event)).toBe(Object.prototype);
     expect(event.polluted).toBeUndefined();
+  });
+});
+
+describe("msgpack record definitions in client frames", () => {
+  /** `n` events whose properties all have a different key: n record shapes, each used 4 times. */
+  const manyShapes = (n: number) =>
+    Array.from({ length: n * 4 }, (_, i) => ({ event_name: "x", properties: { [`k${Math.floor(i / 4)}`]: i } }));
+  const roomy = { ...LIMITS, maxPayloadBytes: 1 << 22, maxEventsPerBatch: 1 << 20 };
+
+  it("are counted in msgpackr's output (fixext 1 and 2 headers), and absent from plain maps", () => {
+    const few = new Packr({ useRecords: true }).pack({ seq: 1, events: manyShapes(3) });
+    // The frame, the event and three property shapes.
+    expect(countRecordDefinitions(few)).toBe(5);
+    // Past 64 shapes msgpackr's ids take a second byte (fixext 2): still counted. (It also
+    // defines a shape again when its id slot was reused: a few more than 202.)
+    const many = new Packr({ useRecords: true }).pack({ seq: 1, events: manyShapes(200) });
+    expect(countRecordDefinitions(many, Infinity)).toBeGreaterThanOrEqual(202);
+    expect(countRecordDefinitions(many, Infinity)).toBeLessThan(212);
+    expect(countRecordDefinitions(many, 20)).toBe(21);
+    expect(countRecordDefinitions(new Packr({ useRecords: false }).pack({ seq: 1, events: manyShapes(200) }))).toBe(0);
+  });
+
+  it("past the limit refuse the frame before decoding it", () => {
+    const bomb = new Packr({ useRecords: true }).pack({ seq: 9, events: manyShapes(MAX_RECORD_DEFINITIONS) });
+    expect(() => decodeClientFrame(bomb, true, roomy)).toThrow(
+      expect.objectContaining({ code: "invalid_frame", message: expect.stringMatching(/record shapes; send plain maps/) }),
+    );
+    const under = new Packr({ useRecords: true }).pack({ seq: 9, events: manyShapes(MAX_RECORD_DEFINITIONS - 16) });
+    expect(countRecordDefinitions(under)).toBeLessThanOrEqual(MAX_RECORD_DEFINITIONS);
+    expect(decodeClientFrame(under, true, roomy).events).toHaveLength((MAX_RECORD_DEFINITIONS - 16) * 4);
+  });
+
+  it("the SDK sends plain maps when its events have too many shapes for records", () => {
+    const events = manyShapes(MAX_RECORD_DEFINITIONS * 2);
+    const encoded = encodeBatchFrame({ seq: 3, events }, "msgpack") as Buffer;
+    expect(countRecordDefinitions(encoded)).toBe(0);
+    expect(decodeClientFrame(encoded, true, roomy)).toEqual({ seq: 3, events });
   });
 });
 
