@@ -51,7 +51,8 @@ describe("writeInteger", () => {
       }),
       { numRuns: 3000 },
     );
-    for (const value of [0, 9, 10, 99, 100, -1, -10, Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER, 8_640_000_000_000_000, -0]) {
+    const edges = [0, 9, 10, 99, 100, -1, -10, 99_999_999, 100_000_000, 100_000_001, -100_000_007, 1_700_000_000_005, 2 ** 31, 2 ** 31 - 1];
+    for (const value of [...edges, Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER, 8_640_000_000_000_000, -0]) {
       const buf = Buffer.alloc(NUMBER_BYTES_BOUND);
       expect(buf.toString("latin1", 0, writeInteger(buf, 0, value))).toBe(String(value));
     }

@@ -66,14 +66,33 @@ export function writeInteger(buf: Buffer, offset: number, value: number): number
     buf[at++] = MINUS;
     rest = -rest;
   }
-  let digits = 1;
-  for (let t = rest; t >= 10; t = Math.floor(t / 10)) digits++;
-  const end = at + digits;
-  for (let i = end - 1; i >= at; i--) {
-    buf[i] = ZERO + (rest % 10);
-    rest = Math.floor(rest / 10);
+  if (rest < EIGHT_DIGITS) return writeSmall(buf, at, rest);
+  // Epoch milliseconds have 13 digits: split into parts that int32 arithmetic handles (a safe
+  // integer / 1e8 is below 2^27), instead of a floating-point division per digit.
+  const high = Math.floor(rest / EIGHT_DIGITS);
+  at = writeSmall(buf, at, high);
+  let low = rest - high * EIGHT_DIGITS;
+  for (let i = at + 7; i >= at; i--) {
+    const next = (low / 10) | 0;
+    buf[i] = ZERO + (low - next * 10);
+    low = next;
   }
-  return end;
+  return at + 8;
+}
+
+const EIGHT_DIGITS = 100_000_000;
+
+/** Writes 0 <= value < 2^31 in decimal. */
+function writeSmall(buf: Buffer, offset: number, value: number): number {
+  let digits = 1;
+  for (let t = value; t >= 10; t = (t / 10) | 0) digits++;
+  let rest = value;
+  for (let i = offset + digits - 1; i >= offset; i--) {
+    const next = (rest / 10) | 0;
+    buf[i] = ZERO + (rest - next * 10);
+    rest = next;
+  }
+  return offset + digits;
 }
 
 export const FIELD_SEPARATOR = TAB;
