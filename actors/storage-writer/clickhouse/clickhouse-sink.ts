@@ -260,7 +260,7 @@ export interface RejectedRow {
 
 /** One INSERT's body, and which events it holds. */
 export interface InsertBody {
-  /** The rows' lines, newline-terminated, in chunks of at least 64 KiB (the last one shorter). */
+  /** The rows' lines, newline-terminated, in chunks of whole rows of up to 64 KiB (a larger row has one of its own). */
   chunks: Buffer[];
   bytes: number;
   /** The events whose line is in the body (all of them unless some were rejected). */
