@@ -5,14 +5,14 @@
  * a time, for `durationSec`. No node in between: this is what ClickHouse on this machine can take.
  *
  * `format`: "JSONEachRow" (the issue's ceiling; rows are the node's column mapping `toEventRow`
- * as JSON) or "TabSeparated" (the node's own insert format, its `formatEventRow` lines).
+ * as JSON) or "TabSeparated" (the node's own insert format, written by its `encodeInsertBody`).
  */
 const path = require("node:path");
 const { randomUUID } = require("node:crypto");
 const { ROOT, chQuery } = require("./servers");
 const { makeEvent } = require("./events");
 
-const { formatEventRow, toEventRow } = require(path.join(ROOT, "dist/actors/storage-writer/clickhouse/clickhouse-sink.js"));
+const { encodeInsertBody, toEventRow } = require(path.join(ROOT, "dist/actors/storage-writer/clickhouse/clickhouse-sink.js"));
 const { eventsTableSql, EVENT_INSERT_COLUMNS } = require(path.join(ROOT, "dist/actors/storage-writer/clickhouse/migrations.js"));
 
 async function storageCeiling({ url, durationSec, format = "JSONEachRow", rowsPerInsert = 20_000, concurrency = 2, database = "bench_ceiling" }) {
@@ -22,7 +22,7 @@ async function storageCeiling({ url, durationSec, format = "JSONEachRow", rowsPe
   // A few distinct bodies (distinct event ids), cycled.
   const bodies = [];
   for (let b = 0; b < 4; b++) {
-    let text = "";
+    const events = [];
     for (let i = 0; i < rowsPerInsert; i++) {
       const raw = makeEvent(`ceiling-${b}-${i % 1000}`, i, now);
       const event = {
@@ -37,9 +37,13 @@ async function storageCeiling({ url, durationSec, format = "JSONEachRow", rowsPe
         received_at: now,
         properties: raw.properties,
       };
-      text += (format === "JSONEachRow" ? JSON.stringify(toEventRow(event, now)) : formatEventRow(event, now)) + "\n";
+      events.push(event);
     }
-    bodies.push(Buffer.from(text));
+    bodies.push(
+      format === "JSONEachRow"
+        ? Buffer.from(events.map((event) => JSON.stringify(toEventRow(event, now)) + "\n").join(""))
+        : Buffer.concat(encodeInsertBody(events, now).chunks),
+    );
   }
   const sql = `INSERT INTO ${database}.events (${EVENT_INSERT_COLUMNS.join(", ")}) FORMAT ${format}`;
   const latencies = [];

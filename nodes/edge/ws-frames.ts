@@ -113,8 +113,8 @@ const packr = new Packr({ useRecords: false });
  */
 export const MAX_RECORD_DEFINITIONS = 256;
 
-const FIXEXT1 = 0xd4;
-const FIXEXT2 = 0xd5;
+/** The headers a record definition starts with: fixext 1 and fixext 2. */
+const DEFINITION_HEADERS = [0xd4, 0xd5] as const;
 const RECORD_DEFINITION = 0x72;
 
 /**
@@ -125,7 +125,7 @@ const RECORD_DEFINITION = 0x72;
 export function countRecordDefinitions(bytes: Uint8Array, stopAbove = MAX_RECORD_DEFINITIONS): number {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let count = 0;
-  for (const header of [FIXEXT1, FIXEXT2]) {
+  for (const header of DEFINITION_HEADERS) {
     for (let i = buf.indexOf(header); i !== -1 && i + 1 < buf.length; i = buf.indexOf(header, i + 1)) {
       if (buf[i + 1] === RECORD_DEFINITION && ++count > stopAbove) return count;
     }

@@ -8,13 +8,13 @@ import { createClient, type ClickHouseClient } from "@clickhouse/client";
 import type { IngestEvent } from "../../actors/common/event";
 import {
   ClickHouseSink,
-  formatEventRow,
   type RowFormatter,
 } from "../../actors/storage-writer/clickhouse/clickhouse-sink";
 import { MIGRATIONS, runMigrations } from "../../actors/storage-writer/clickhouse/migrations";
 import { RetentionJob } from "../../actors/storage-writer/clickhouse/retention";
 import { quoteIdentifier, quoteString } from "../../actors/storage-writer/clickhouse/sql";
 import { startClickHouse, type ClickHouseTestServer } from "../support/clickhouse-server";
+import { referenceTsvRow } from "../support/tsv-row";
 
 const DB = "ingest";
 const DAY_MS = 86_400_000;
@@ -234,8 +234,8 @@ describe("ClickHouseSink.write", () => {
     const badIds = new Set(["m-000003", "m-000500", "m-000999"]);
     const formatRow: RowFormatter = (e, t) =>
       badIds.has(e.event_id)
-        ? formatEventRow(e, t).replace(String(e.timestamp), "not a number")
-        : formatEventRow(e, t);
+        ? referenceTsvRow(e, t).replace(String(e.timestamp), "not a number")
+        : referenceTsvRow(e, t);
     const poisoned = new ClickHouseSink({ url: server.url, database: DB, formatRow });
     await poisoned.start();
     try {

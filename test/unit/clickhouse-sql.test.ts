@@ -14,12 +14,12 @@ import {
   clickHouseErrorCode,
   encodeInsertBody,
   errorText,
-  formatEventRow,
   isDataError,
   toEventRow,
 } from "../../actors/storage-writer/clickhouse/clickhouse-sink";
 import { EVENT_INSERT_COLUMNS, eventsTableSql } from "../../actors/storage-writer/clickhouse/migrations";
 import type { IngestEvent } from "../../actors/common/event";
+import { referenceTsvRow } from "../support/tsv-row";
 
 /**
  * Reads one quoted token the way ClickHouse's lexer does (quote, backslash escapes, the closing
@@ -208,6 +208,13 @@ describe("ClickHouse error classification", () => {
   });
 });
 
+/** The line the sink writes for one event, without its newline. */
+function sinkLine(event: IngestEvent, insertedAt: number): string {
+  const body = Buffer.concat(encodeInsertBody([event], insertedAt).chunks).toString("utf8");
+  expect(body.endsWith("\n")).toBe(true);
+  return body.slice(0, -1);
+}
+
 describe("event row mapping", () => {
   const event: IngestEvent = {
     tenant_id: "t1",
@@ -238,11 +245,11 @@ describe("event row mapping", () => {
       inserted_at: 42,
     });
     expect(JSON.parse(row.properties)).toEqual(event.properties);
-    expect(formatEventRow(event, 42)).not.toContain("\n");
+    expect(sinkLine(event, 42)).not.toContain("\n");
   });
 
   it("formats a TabSeparated line in insert-column order, NULL seq as \\N", () => {
-    const fields = formatEventRow(event, 42).split("\t");
+    const fields = sinkLine(event, 42).split("\t");
     expect(fields).toHaveLength(EVENT_INSERT_COLUMNS.length);
     const row = toEventRow(event, 42);
     expect(fields).toEqual([
@@ -259,7 +266,7 @@ describe("event row mapping", () => {
       row.properties.replace(/\\/g, "\\\\"),
       "42",
     ]);
-    expect(formatEventRow({ ...event, seq: 7 }, 42).split("\t")[3]).toBe("7");
+    expect(sinkLine({ ...event, seq: 7 }, 42).split("\t")[3]).toBe("7");
   });
 
   it("creates events with the fixed column names and ms-precision timestamp", () => {
@@ -333,7 +340,7 @@ describe("encodeInsertBody", () => {
     // chunk's room is measured in bytes, not characters): the body spans several 64 KiB chunks.
     const batch = events(300, (i) => ({ text: `${i}:` + "aé😀" + "€".repeat(500 + ((i * 37) % 1000)) }));
     const body = encodeInsertBody(batch, 42);
-    const expected = batch.map((e) => formatEventRow(e, 42) + "\n").join("");
+    const expected = batch.map((e) => referenceTsvRow(e, 42) + "\n").join("");
     expect(body.chunks.length).toBeGreaterThan(2);
     expect(Buffer.concat(body.chunks).toString("utf8")).toBe(expected);
     expect(body.bytes).toBe(Buffer.byteLength(expected));
@@ -345,7 +352,7 @@ describe("encodeInsertBody", () => {
   it("takes a single row larger than a chunk whole", () => {
     const batch = events(3, (i) => ({ big: (i === 1 ? "x" : "y").repeat(i === 1 ? 200_000 : 10) }));
     const body = encodeInsertBody(batch, 7);
-    expect(Buffer.concat(body.chunks).toString("utf8")).toBe(batch.map((e) => formatEventRow(e, 7) + "\n").join(""));
+    expect(Buffer.concat(body.chunks).toString("utf8")).toBe(batch.map((e) => referenceTsvRow(e, 7) + "\n").join(""));
   });
 
   it("sets aside events whose properties cannot be serialised and leaves them out of the body", () => {

@@ -2,8 +2,9 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { tsvField } from "../../actors/storage-writer/clickhouse/sql";
 import { ChunkWriter, fieldBytesBound, NUMBER_BYTES_BOUND, writeField, writeInteger } from "../../actors/storage-writer/clickhouse/tsv-writer";
-import { encodeInsertBody, formatEventRow } from "../../actors/storage-writer/clickhouse/clickhouse-sink";
+import { encodeInsertBody } from "../../actors/storage-writer/clickhouse/clickhouse-sink";
 import type { IngestEvent } from "../../actors/common/event";
+import { referenceTsvRow } from "../support/tsv-row";
 
 /** Any UTF-16 text, lone surrogates and the control characters TSV escapes included. */
 const anyText = fc.oneof(
@@ -87,11 +88,11 @@ describe("encodeInsertBody without a formatter (writeEventRow)", () => {
     properties: fc.dictionary(anyText, fc.oneof(anyText, fc.integer(), fc.boolean(), fc.constant(null)), { maxKeys: 4 }),
   }) as fc.Arbitrary<IngestEvent>;
 
-  it("is byte for byte the UTF-8 of formatEventRow's lines, for any events", () => {
+  it("is byte for byte the UTF-8 of referenceTsvRow's lines, for any events", () => {
     fc.assert(
       fc.property(fc.array(event, { maxLength: 30 }), fc.maxSafeNat(), (events, insertedAt) => {
         const body = encodeInsertBody(events, insertedAt);
-        const expected = Buffer.from(events.map((e) => formatEventRow(e, insertedAt) + "\n").join(""), "utf8");
+        const expected = Buffer.from(events.map((e) => referenceTsvRow(e, insertedAt) + "\n").join(""), "utf8");
         expect(Buffer.concat(body.chunks).equals(expected)).toBe(true);
         expect(body.bytes).toBe(expected.length);
         expect(body.events).toBe(events);
