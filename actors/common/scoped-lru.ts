@@ -1,23 +1,25 @@
 /**
  * A bounded map from (scope, key) pairs of strings that forgets its least recently used pair,
- * for the per-event bookkeeping of the hot path (duplicate `event_id`s per tenant, last `seq`
- * per tenant and session). Same contract as an lru-cache with only `max` set, keyed by
- * `${scope}\u0000${key}`: `get` and `set` make a pair the most recently used, `has` does not,
- * and `set` past `max` evicts the least recently used pair. One window across all scopes.
+ * for the hot path's bookkeeping (the session actor's last `seq` per tenant and session; its
+ * duplicate window is an IdWindow, see there). Same contract as an lru-cache with only `max`
+ * set, keyed by `${scope}\u0000${key}`: `get` and `set` make a pair the most recently used,
+ * `has` does not, and `set` past `max` evicts the least recently used pair. One window across
+ * all scopes.
  *
- * Two levels (scope → key → slot) instead of one concatenated key: the key strings (an event's
- * id, a session id) come straight from the event, so V8 hashes each once and caches the hash
- * in the string, where a concatenation per lookup was a new string to flatten and hash every
- * time (the lookups of a concatenated key were most of this structure's cost in the profile).
+ * Two levels (scope → key → slot) instead of one concatenated key: the key strings (a session
+ * id) come straight from the event, so V8 hashes each once and caches the hash in the string,
+ * where a concatenation per lookup was a new string to flatten and hash every time (the lookups
+ * of a concatenated key were most of this structure's cost in the profile).
  *
- * Why not lru-cache: these run once or twice per event, and lru-cache's general machinery
- * (TTLs, sizes, disposers, stale checks) made its has/set about an eighth of the node's CPU in
- * the batch benchmark (bench/README.md). Layout: a Map from key to slot, and the recency order
- * as a doubly linked list of slot numbers in typed arrays (no per-entry objects, nothing for
- * the garbage collector to trace). The arrays grow by doubling up to `max`, so a large window
- * costs memory only once it fills. (A bare Map used as an insertion-ordered queue is not an
- * option: V8 leaves deleted entries at the front of a Map's table, and reading its oldest key
- * then scans them, which made that version 40x slower than lru-cache at 250k keys.)
+ * Why not lru-cache: when both of the session actor's windows were lru-caches, consulted once
+ * or twice per event, lru-cache's general machinery (TTLs, sizes, disposers, stale checks) made
+ * its has/set about an eighth of the node's CPU in the batch benchmark (bench/README.md).
+ * Layout: a Map from key to slot, and the recency order as a doubly linked list of slot numbers
+ * in typed arrays (no per-entry objects, nothing for the garbage collector to trace). The
+ * arrays grow by doubling up to `max`, so a large window costs memory only once it fills. (A
+ * bare Map used as an insertion-ordered queue is not an option: V8 leaves deleted entries at
+ * the front of a Map's table, and reading its oldest key then scans them, which made that
+ * version 40x slower than lru-cache at 250k keys.)
  */
 const NONE = -1;
 
