@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { tsvField } from "../../actors/storage-writer/clickhouse/sql";
-import { ChunkWriter, fieldBytesBound, NUMBER_BYTES_BOUND, writeField, writeInteger } from "../../actors/storage-writer/clickhouse/tsv-writer";
+import { ChunkWriter, fieldBytesBound, NUMBER_BYTES_BOUND, writeField, writeInteger, writeJsonText } from "../../actors/storage-writer/clickhouse/tsv-writer";
 import { encodeInsertBody } from "../../actors/storage-writer/clickhouse/clickhouse-sink";
 import type { IngestEvent } from "../../actors/common/event";
 import { referenceTsvRow } from "../support/tsv-row";
@@ -39,6 +39,35 @@ describe("writeField", () => {
     const buf = Buffer.alloc(20, 0x2e);
     expect(writeField(buf, 3, "é\t")).toBe(3 + 2 + 2);
     expect(buf.toString("utf8")).toBe("...é\\t" + ".".repeat(13));
+  });
+});
+
+describe("writeJsonText", () => {
+  /** Any JSON value's text as JSON.stringify writes it, strings of any UTF-16 units included. */
+  const anyJson = fc.jsonValue().chain((value) =>
+    fc.oneof(fc.constant(value), fc.dictionary(anyText, anyText).map((obj) => ({ obj, value }))),
+  ).map((value) => JSON.stringify(value));
+
+  it("writes what writeField writes for any JSON.stringify output, at the offset, within its bound", () => {
+    fc.assert(
+      fc.property(anyJson, fc.integer({ min: 0, max: 7 }), (json, offset) => {
+        const size = offset + fieldBytesBound(json.length) + 4;
+        const viaJson = Buffer.alloc(size, 0xee);
+        const viaField = Buffer.alloc(size, 0xee);
+        const end = writeJsonText(viaJson, offset, json);
+        expect(end).toBe(writeField(viaField, offset, json));
+        expect(end - offset).toBeLessThanOrEqual(fieldBytesBound(json.length));
+        expect(viaJson.equals(viaField)).toBe(true);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it("escapes the backslashes of JSON's own escapes", () => {
+    const json = JSON.stringify({ q: 'say "hi"\n', t: "\t" });
+    const buf = Buffer.alloc(fieldBytesBound(json.length));
+    expect(buf.toString("utf8", 0, writeJsonText(buf, 0, json))).toBe(tsvField(json));
+    expect(buf.toString("utf8", 0, writeJsonText(buf, 0, json))).toBe('{"q":"say \\\\\"hi\\\\\"\\\\n","t":"\\\\t"}');
   });
 });
 

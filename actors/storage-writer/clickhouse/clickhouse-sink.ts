@@ -55,7 +55,7 @@ import {
   runMigrations,
 } from "./migrations";
 import { assertSafeIdentifier, qualifiedName, quoteIdentifier, quoteString } from "./sql";
-import { ChunkWriter, FIELD_SEPARATOR, fieldBytesBound, NUMBER_BYTES_BOUND, ROW_END, writeField, writeInteger } from "./tsv-writer";
+import { ChunkWriter, FIELD_SEPARATOR, fieldBytesBound, NUMBER_BYTES_BOUND, ROW_END, writeField, writeInteger, writeJsonText } from "./tsv-writer";
 
 /** One row of `events` as the writer sends it (MATERIALIZED columns are computed server-side). */
 export interface EventRow {
@@ -284,7 +284,7 @@ export function writeEventRow(out: ChunkWriter, event: IngestEvent, insertedAt: 
   buf[at++] = FIELD_SEPARATOR;
   at = writeInteger(buf, at, event.received_at);
   buf[at++] = FIELD_SEPARATOR;
-  at = writeField(buf, at, properties);
+  at = writeJsonText(buf, at, properties);
   buf[at++] = FIELD_SEPARATOR;
   at = writeInteger(buf, at, insertedAt);
   buf[at++] = ROW_END;

@@ -57,6 +57,18 @@ export function writeField(buf: Buffer, offset: number, value: string): number {
   return at;
 }
 
+/**
+ * Writes text that `JSON.stringify` produced as a TabSeparated field, as `writeField` would.
+ * JSON text never holds a raw control character or a lone surrogate (both come out as `\u`
+ * escapes), so the only byte TabSeparated must escape in it is the backslash of JSON's own
+ * escapes. Text without one (most properties) is copied by one native UTF-8 write instead of
+ * character by character; the rest goes through `writeField`. Same bound as `writeField`.
+ */
+export function writeJsonText(buf: Buffer, offset: number, json: string): number {
+  if (json.indexOf("\\") !== -1) return writeField(buf, offset, json);
+  return offset + buf.write(json, offset, "utf8");
+}
+
 /** Writes a number as `String(value)` would (digit by digit for safe integers, no string). */
 export function writeInteger(buf: Buffer, offset: number, value: number): number {
   if (!Number.isSafeInteger(value)) return offset + buf.write(String(value), offset, "latin1");
