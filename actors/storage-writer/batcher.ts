@@ -14,6 +14,12 @@
  * may overlap, such as ClickHouse inserts: each is its own part) up to that many commits run at
  * once, started in closing order; joining happens only while every slot is busy. Callers that
  * need an order between their items wait for one add() before the next (the session mailbox does).
+ *
+ * `minIntervalMs` spaces commit starts at least that far apart, whatever the slots allow: it caps
+ * the commit rate (ClickHouse parts per second) without the linger's delay under load. A linger
+ * of 0 with a minimum interval commits a batch as soon as a slot is free and the interval has
+ * passed, so under load batches wait for nothing but a slot, and a trickle of events still makes
+ * no more than 1000 / minIntervalMs commits per second.
  */
 export interface BatcherOptions<T> {
   maxItems: number;
@@ -23,6 +29,10 @@ export interface BatcherOptions<T> {
   onCommitted?: (info: { items: number; durationMs: number; error?: unknown }) => void;
   /** Commits that may run at once (default 1). */
   maxConcurrentCommits?: number;
+  /** Least time between the starts of two commits, ms (default 0: no spacing). */
+  minIntervalMs?: number;
+  /** Clock for the spacing, ms (tests). Default `performance.now`. */
+  now?: () => number;
 }
 
 interface OpenBatch<T> {
@@ -38,6 +48,9 @@ export class Batcher<T> {
   private queued: OpenBatch<T>[] = [];
   private running = 0;
   private idleWaiters: Array<() => void> = [];
+  private lastStartAt = -Infinity;
+  /** Set while queued batches wait for `minIntervalMs` to pass. */
+  private spacingTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly options: BatcherOptions<T>) {}
 
@@ -87,10 +100,27 @@ export class Batcher<T> {
     this.startCommits();
   }
 
+  private now(): number {
+    return this.options.now ? this.options.now() : performance.now();
+  }
+
   /** Fills the free commit slots with the queued batches, joined up to maxItems. */
   private startCommits(): void {
     const slots = Math.max(1, this.options.maxConcurrentCommits ?? 1);
+    const minInterval = this.options.minIntervalMs ?? 0;
     while (this.running < slots && this.queued.length > 0) {
+      if (minInterval > 0) {
+        const wait = this.lastStartAt + minInterval - this.now();
+        if (wait > 0) {
+          // Batches closing meanwhile queue up and join this commit when the timer fires.
+          this.spacingTimer ??= setTimeout(() => {
+            this.spacingTimer = null;
+            this.startCommits();
+          }, Math.ceil(wait));
+          return;
+        }
+        this.lastStartAt = this.now();
+      }
       const first = this.queued.shift()!;
       let joined = first;
       while (this.queued.length > 0 && joined.items.length + this.queued[0]!.items.length <= this.options.maxItems) {

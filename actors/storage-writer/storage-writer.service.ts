@@ -97,6 +97,7 @@ export function createStorageWriterService(config: Config, sink: Sink, jobs?: Si
           commit: (events) => sink.write(events),
           onCommitted,
           maxConcurrentCommits: sink.maxConcurrentWrites ?? 1,
+          minIntervalMs: config.batchMinIntervalMs,
         });
       }
       gauge = setInterval(() => metrics.set(METRIC.storagePending, batcher?.pending ?? streamWriter?.pendingEvents ?? 0), 1000);

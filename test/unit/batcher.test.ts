@@ -367,6 +367,25 @@ describe("Batcher (real timers)", () => {
     expect(infos[0].durationMs).toBeLessThan(2_000);
   });
 
+  it("spaces commits by minIntervalMs on the default clock", async () => {
+    const starts: number[] = [];
+    const batcher = new Batcher<number>({
+      maxItems: 100,
+      maxWaitMs: 0,
+      maxConcurrentCommits: 2,
+      minIntervalMs: 30,
+      commit: async () => {
+        starts.push(performance.now());
+      },
+    });
+    await batcher.add([1]);
+    await batcher.add([2]);
+    await batcher.add([3]);
+    expect(starts).toHaveLength(3);
+    expect(starts[1]! - starts[0]!).toBeGreaterThanOrEqual(29);
+    expect(starts[2]! - starts[1]!).toBeGreaterThanOrEqual(29);
+  });
+
   it("closes at maxWaitMs with real timers too", async () => {
     const commits: number[][] = [];
     const batcher = new Batcher<number>({
@@ -550,5 +569,63 @@ describe("Batcher with maxConcurrentCommits", () => {
     gates[1]!.resolve();
     await f;
     expect(flushed).toBe(true);
+  });
+});
+
+describe("Batcher with minIntervalMs", () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it("starts commits at least minIntervalMs apart; batches closing meanwhile join the next commit", async () => {
+    const { commit, gates, started } = gatedCommit();
+    const batcher = new Batcher<number>({ maxItems: 100, maxWaitMs: 0, maxConcurrentCommits: 2, minIntervalMs: 10, commit, now: () => Date.now() });
+    const first = track(batcher.add([1]));
+    await vi.advanceTimersByTimeAsync(1);
+    expect(started).toEqual([[1]]); // nothing to wait for: a free slot and no recent start
+    const second = track(batcher.add([2]));
+    await vi.advanceTimersByTimeAsync(3);
+    const third = track(batcher.add([3]));
+    await vi.advanceTimersByTimeAsync(3);
+    expect(started).toEqual([[1]]); // a slot is free, but the last start was 7 ms ago
+    await vi.advanceTimersByTimeAsync(3);
+    expect(started).toEqual([[1], [2, 3]]); // 10 ms after the first start, both queued batches in one
+    gates[0]!.resolve();
+    gates[1]!.resolve();
+    await settle();
+    expect([first.state, second.state, third.state]).toEqual(["fulfilled", "fulfilled", "fulfilled"]);
+  });
+
+  it("a steady trickle makes at most one commit per minIntervalMs", async () => {
+    const { batcher, commits } = harness({ maxItems: 1000, maxWaitMs: 0, maxConcurrentCommits: 2, minIntervalMs: 10, now: () => Date.now() });
+    const adds: Array<ReturnType<typeof track>> = [];
+    for (let i = 0; i < 50; i++) {
+      adds.push(track(batcher.add([i])));
+      await vi.advanceTimersByTimeAsync(2); // 500 adds/s
+    }
+    await batcher.flush();
+    expect(commits.length).toBeGreaterThanOrEqual(9);
+    expect(commits.length).toBeLessThanOrEqual(11); // 100 ms of adds: 10 commits, not 50
+    expect(commits.flat()).toEqual(Array.from({ length: 50 }, (_, i) => i)); // in order, none lost
+    expect(adds.every((a) => a.state === "fulfilled")).toBe(true);
+  });
+
+  it("flush() waits for batches held back by the spacing", async () => {
+    const { batcher, commits } = harness({ maxItems: 100, maxWaitMs: 0, minIntervalMs: 50, now: () => Date.now() });
+    void batcher.add([1]);
+    await settle();
+    await vi.advanceTimersByTimeAsync(1);
+    void batcher.add([2]);
+    let flushed = false;
+    const f = batcher.flush().then(() => (flushed = true));
+    await vi.advanceTimersByTimeAsync(20);
+    expect(commits).toEqual([[1]]);
+    expect(flushed).toBe(false);
+    await vi.advanceTimersByTimeAsync(40);
+    await f;
+    expect(commits).toEqual([[1], [2]]);
   });
 });

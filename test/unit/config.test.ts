@@ -39,6 +39,7 @@ describe("loadConfig defaults", () => {
       logLevel: "info",
       batchMaxEvents: 5000,
       batchMaxWaitMs: 20,
+      batchMinIntervalMs: 0,
       segmentMaxBytes: 67108864,
       segmentMaxAgeMs: 300000,
       maxBodyBytes: 524288,
@@ -155,6 +156,8 @@ describe("loadConfig parses every variable", () => {
     ["BATCH_MAX_EVENTS", "1", "batchMaxEvents", 1],
     ["BATCH_MAX_EVENTS", "1000000", "batchMaxEvents", 1_000_000],
     ["BATCH_MAX_WAIT_MS", "60000", "batchMaxWaitMs", 60_000],
+    ["BATCH_MIN_INTERVAL_MS", "0", "batchMinIntervalMs", 0],
+    ["BATCH_MIN_INTERVAL_MS", "250", "batchMinIntervalMs", 250],
     ["MAX_BODY_BYTES", "64", "maxBodyBytes", 64],
     ["MAX_BODY_BYTES", "67108864", "maxBodyBytes", 64 * 1024 * 1024],
     ["MAX_EVENTS_PER_BATCH", "100000", "maxEventsPerBatch", 100_000],
@@ -181,6 +184,16 @@ describe("loadConfig parses every variable", () => {
 
   it.each(["nats://localhost:4222", "tls://nats:4222", "ws://nats:80", "wss://nats:443"])("NATS_URL=%s", (value) => {
     expect(loadConfig({ NATS_URL: value, INGEST_API_KEYS: "k=t" }).natsUrl).toBe(value);
+  });
+
+  it.each([
+    // [mode, env, maxEvents, maxWaitMs, minIntervalMs]
+    ["file sink", {}, 5000, 20, 0],
+    ["single-process ClickHouse", { CLICKHOUSE_URL: "http://ch:8123" }, 20_000, 0, 10],
+    ["cluster ClickHouse", { CLICKHOUSE_URL: "http://ch:8123", NATS_URL: "nats://n:4222", INGEST_API_KEYS: "k=t" }, 50_000, 1000, 0],
+  ] as const)("batch defaults, %s", (_mode, env, maxEvents, maxWaitMs, minIntervalMs) => {
+    const config = loadConfig(env);
+    expect([config.batchMaxEvents, config.batchMaxWaitMs, config.batchMinIntervalMs]).toEqual([maxEvents, maxWaitMs, minIntervalMs]);
   });
 
   it.each(["http://localhost:8123", "https://ch:8443/"])("CLICKHOUSE_URL=%s", (value) => {
