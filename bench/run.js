@@ -74,6 +74,14 @@ const TARGETS = {
   live: "< 400 MB",
 };
 
+/** The rate each throughput target asks for, in the unit it counts (events or requests per second). */
+const TARGET_RATES = {
+  a: { perSec: 150_000, unit: "event" },
+  b: { perSec: 25_000, unit: "request" },
+  c: { perSec: 200_000, unit: "event" },
+  e: { perSec: 150_000, unit: "event" },
+};
+
 function log(...parts) {
   console.log(`[bench ${new Date().toISOString().slice(11, 19)}]`, ...parts);
 }
@@ -496,6 +504,7 @@ function finish(result, startedAt) {
     const requests = s.requestsPerSec * s.durationSec;
     s.nodeCpuUsPerEvent = events > 0 ? +((nodeCores * s.durationSec * 1e6) / events).toFixed(2) : null;
     s.nodeCpuUsPerRequest = requests > 0 ? +((nodeCores * s.durationSec * 1e6) / requests).toFixed(1) : null;
+    s.cpuBudget = cpuBudget(s, result.machine.cores);
     s.target = TARGETS[s.id];
     s.met = targetMet(s);
     log(`(${s.id})`, JSON.stringify({ cpuUsPerEvent: s.nodeCpuUsPerEvent, cpuUsPerRequest: s.nodeCpuUsPerRequest, statusCounts: s.statusCounts, detail: s.detail, cpuCores: s.cpuCores, loadavg: s.loadavg }));
@@ -514,6 +523,41 @@ function finish(result, startedAt) {
     log(`wrote bench/results/${stamp}.json and .md`);
     if (!ONLY && !args["no-readme"] && updateReadme(README, markdown, `${stamp}.md`)) log("updated the Benchmarks table in README.md");
   }
+}
+
+/**
+ * What the measured CPU says about a throughput target. Every process of the scenario (node(s),
+ * ClickHouse, nats-server, load generator) shares the machine's cores, so at the same CPU cost
+ * per event the whole mix can reach at most cores / (its CPU per event); and at the target rate
+ * the processes other than the node leave the node `nodeBudgetUs` per event (negative: the target
+ * is out of reach even for a node that cost nothing). An estimate: costs per event move with
+ * batch sizes (ClickHouse's per-part cost), but not by the factors the gaps are made of.
+ */
+function cpuBudget(s, cores) {
+  const rate = TARGET_RATES[s.id];
+  if (!rate || !s.cpuCores) return null;
+  const perSec = rate.unit === "request" ? s.requestsPerSec : s.acceptedEventsPerSec;
+  if (!(perSec > 0)) return null;
+  const isNode = (name) => name === "node" || /^n\d$/.test(name);
+  let allCores = 0;
+  let otherCores = 0;
+  for (const [name, used] of Object.entries(s.cpuCores)) {
+    allCores += used;
+    if (!isNode(name)) otherCores += used;
+  }
+  const allUs = (allCores * 1e6) / perSec;
+  const othersUs = (otherCores * 1e6) / perSec;
+  const round = (x) => +x.toFixed(2);
+  return {
+    unit: rate.unit,
+    machineUsPer: round(allUs),
+    othersUsPer: round(othersUs),
+    nodeUsPer: round(allUs - othersUs),
+    affordablePerSec: Math.round((cores * 1e6) / allUs),
+    targetPerSec: rate.perSec,
+    targetUsPer: round((cores * 1e6) / rate.perSec),
+    nodeBudgetUs: round((cores * 1e6) / rate.perSec - othersUs),
+  };
 }
 
 function targetMet(s) {

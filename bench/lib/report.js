@@ -19,6 +19,13 @@ function cpuCell(cpu) {
     .join(", ");
 }
 
+function budgetCell(s) {
+  const b = s.cpuBudget;
+  const unit = b.unit === "request" ? "req" : "event";
+  const node = b.nodeBudgetUs > 0 ? `${b.nodeBudgetUs} µs left for the node (it used ${b.nodeUsPer})` : `nothing left for the node (others already use ${b.othersUsPer})`;
+  return `(${s.id}) ${b.machineUsPer} µs/${unit} → ${fmt(b.affordablePerSec)}/s; target ${fmt(b.targetPerSec)}/s = ${b.targetUsPer} µs/${unit}, ${node}`;
+}
+
 function renderMarkdown(result) {
   const m = result.machine;
   const lines = [];
@@ -62,6 +69,11 @@ function renderMarkdown(result) {
     }
     lines.push("CPU cores used during each scenario (1.0 = one core busy): " +
       result.scenarios.map((s) => `(${s.id}) ${cpuCell(s.cpuCores)}`).join("; ") + ".");
+    const budgets = result.scenarios.filter((s) => s.cpuBudget);
+    if (budgets.length > 0) {
+      lines.push(`CPU budget of the throughput targets on ${m.cores} cores (the CPU all processes used per event, per request in (b) → the rate that cost allows on these cores; the target's budget per event; what the other processes' measured cost leaves the node at the target rate): ` +
+        budgets.map((s) => budgetCell(s)).join("; ") + ".");
+    }
     const d = result.scenarios.find((s) => s.id === "d");
     if (d && d.worstWindowP99Ms !== undefined) {
       lines.push(`(d): ${fmt(d.offeredEvents)} events offered, ${fmt(d.acceptedEvents)} acknowledged; worst p99 of any 10 s window ${ms(d.worstWindowP99Ms)} ms.`);
