@@ -80,6 +80,7 @@ export function createStorageWriterService(config: Config, sink: Sink, jobs?: Si
           sink,
           batchMaxEvents: config.batchMaxEvents,
           batchMaxWaitMs: config.batchMaxWaitMs,
+          batchMinIntervalMs: config.batchMinIntervalMs,
           ackWaitMs: config.consumerAckWaitMs,
           maxAckPending: 20_000,
           dedupWindow: config.dedupWindow,

@@ -30,6 +30,8 @@ export interface StreamWriterOptions {
   sink: Sink;
   batchMaxEvents: number;
   batchMaxWaitMs: number;
+  /** Least time between the starts of two commits, ms (default 0). */
+  batchMinIntervalMs?: number;
   ackWaitMs: number;
   maxAckPending: number;
   /** Stream messages remembered as committed, to drop their redeliveries (0: none). */
@@ -63,6 +65,7 @@ export class StreamWriter {
       commit: (events) => this.commitWithRetry(events),
       onCommitted: options.onCommitted,
       maxConcurrentCommits: options.sink.maxConcurrentWrites ?? 1,
+      minIntervalMs: options.batchMinIntervalMs ?? 0,
     });
     this.consumer = new BatchConsumer(options.nc, {
       stream: options.stream,
