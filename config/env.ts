@@ -8,6 +8,7 @@
 import os from "node:os";
 import { ConfigError } from "./config-error";
 import { loadApiKeysFile, mergeApiKeys, type ApiKeyFileEntry } from "./keys-file";
+import { TrustedProxies } from "../nodes/edge/client-address";
 import {
   defaultSchemasDir,
   loadTenantTable,
@@ -99,6 +100,8 @@ export interface Config {
   /** Unauthenticated requests (missing/unknown key) per second per client IP before 429 replaces 401. */
   unauthRatePerSec: number;
   unauthBurst: number;
+  /** Proxies whose X-Forwarded-For names the client (for the per-address limit); none by default. */
+  trustedProxies: TrustedProxies;
 }
 
 type Env = Record<string, string | undefined>;
@@ -156,6 +159,7 @@ export const VARIABLES: readonly VariableSpec[] = [
   { name: "BODY_TIMEOUT_MS", default: "10000", description: "A request body not fully received this long after its headers gets 408" },
   { name: "UNAUTH_RATE_PER_SEC", default: "10", description: "Requests with a missing/unknown key per second per client IP; 429 instead of 401 above" },
   { name: "UNAUTH_BURST", default: "20", description: "Burst of requests with a missing/unknown key per client IP" },
+  { name: "TRUSTED_PROXIES", default: "(unset)", description: "Comma-separated proxy addresses/CIDR networks; a request from one of them counts as from the client its X-Forwarded-For names" },
   { name: "SHUTDOWN_TIMEOUT_MS", default: "9000", description: "Drain budget on SIGTERM before a forced exit" },
   { name: "WS_MAX_PAYLOAD_BYTES", default: "MAX_BODY_BYTES", description: "Largest WebSocket batch frame (error frame + close 1009 above)" },
   { name: "WS_IDLE_TIMEOUT_SEC", default: "60", description: "WebSocket idle timeout, with automatic pings (0 = off, else 8-960)" },
@@ -170,6 +174,14 @@ export const VARIABLES: readonly VariableSpec[] = [
   { name: "HEARTBEAT_TIMEOUT_SEC", default: "4", description: "Cluster: a node silent this long is dead and its sessions move" },
   { name: "RETENTION_DAYS", default: "30", description: "ClickHouse: daily partitions older than this are dropped" },
 ];
+
+function trustedProxies(env: Env): TrustedProxies {
+  try {
+    return new TrustedProxies(raw(env, "TRUSTED_PROXIES") ?? "");
+  } catch (error) {
+    throw new ConfigError("TRUSTED_PROXIES", (error as Error).message);
+  }
+}
 
 function raw(env: Env, name: string): string | undefined {
   const value = env[name];
@@ -382,5 +394,6 @@ export function loadConfig(env: Env = process.env): Config {
     bodyTimeoutMs: integer(env, "BODY_TIMEOUT_MS", 10_000, 100, 600_000),
     unauthRatePerSec: integer(env, "UNAUTH_RATE_PER_SEC", 10, 1, 1_000_000),
     unauthBurst: integer(env, "UNAUTH_BURST", 20, 1, 1_000_000),
+    trustedProxies: trustedProxies(env),
   };
 }

@@ -12,6 +12,7 @@ import { serviceAvailable } from "../common/broker";
 import { ApiKeyStore, presentedKey, type Principal } from "../../nodes/edge/api-keys";
 import { EdgeHttpServer, errorReply, type HttpReply, type IncomingRequest } from "../../nodes/edge/http-server";
 import { IngestHandler, type ValidationOutcome } from "../../nodes/edge/ingest-handler";
+import { clientAddress } from "../../nodes/edge/client-address";
 import { IpLimiter } from "../../nodes/edge/ip-limiter";
 import { LeaseCache } from "../../nodes/edge/rate-lease";
 import { silentReply } from "../../nodes/edge/silent-mode";
@@ -113,7 +114,7 @@ export function createEdgeService(config: Config, deps: EdgeServiceDeps): Servic
               metrics.increment(METRIC.eventsRejected, { reason: "unauthorized" });
               // Past its budget a client without a valid key learns only "slow down", so
               // guessing keys runs at UNAUTH_RATE_PER_SEC per address at most.
-              const slot = unauthenticated.take(request.remoteAddress);
+              const slot = unauthenticated.take(clientAddress(request.remoteAddress, request.headers["x-forwarded-for"], config.trustedProxies));
               if (!slot.ok) {
                 metrics.increment(METRIC.rateLimited, { scope: "ip" });
                 return errorReply("rate_limited", "Too many requests without a valid API key", slot.retryAfterMs / 1000);
@@ -167,8 +168,8 @@ export function createEdgeService(config: Config, deps: EdgeServiceDeps): Servic
                 maxBackpressureBytes: config.wsMaxBackpressureBytes,
               },
               // The same per-address budget as HTTP: a WebSocket is no cheaper way to guess keys.
-              unauthenticated: (address) => {
-                const slot = unauthenticated.take(address);
+              unauthenticated: (peer, forwardedFor) => {
+                const slot = unauthenticated.take(clientAddress(peer, forwardedFor, config.trustedProxies));
                 if (slot.ok) return null;
                 metrics.increment(METRIC.rateLimited, { scope: "ip" });
                 return slot.retryAfterMs;

@@ -10,6 +10,7 @@
  */
 import { LRUCache } from "lru-cache";
 import { TokenBucket, type BucketLimits } from "../../actors/rate-limiter/token-bucket";
+import { expandIpv6 } from "./client-address";
 
 export interface IpLimiterOptions extends BucketLimits {
   /** Most addresses tracked; the least recently seen are forgotten first (they come back full). */
@@ -62,34 +63,4 @@ export function clientKey(address: string): string {
     return `${groups[6]! >> 8}.${groups[6]! & 0xff}.${groups[7]! >> 8}.${groups[7]! & 0xff}`;
   }
   return `${groups.slice(0, 4).map((g) => g.toString(16)).join(":")}::/64`;
-}
-
-/** The eight 16-bit groups of an IPv6 address, or null when it is not one. */
-function expandIpv6(text: string): number[] | null {
-  const zone = text.indexOf("%");
-  const bare = zone === -1 ? text : text.slice(0, zone);
-  const halves = bare.split("::");
-  if (halves.length > 2) return null;
-  const parse = (part: string): number[] | null => {
-    if (part === "") return [];
-    const out: number[] = [];
-    for (const group of part.split(":")) {
-      if (/^\d{1,3}(\.\d{1,3}){3}$/.test(group)) {
-        const [a, b, c, d] = group.split(".").map(Number) as [number, number, number, number];
-        out.push((a << 8) | b, (c << 8) | d);
-      } else if (/^[0-9a-f]{1,4}$/.test(group)) {
-        out.push(parseInt(group, 16));
-      } else {
-        return null;
-      }
-    }
-    return out;
-  };
-  const head = parse(halves[0]!);
-  const tail = halves.length === 2 ? parse(halves[1]!) : [];
-  if (head === null || tail === null) return null;
-  if (halves.length === 1) return head.length === 8 ? head : null;
-  const missing = 8 - head.length - tail.length;
-  if (missing < 1) return null;
-  return [...head, ...new Array<number>(missing).fill(0), ...tail];
 }

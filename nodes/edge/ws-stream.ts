@@ -59,10 +59,11 @@ export interface StreamDeps {
   keys: ApiKeyStore;
   limits: StreamLimits;
   /**
-   * Called for an upgrade without a valid key, with the client's address: the ms to wait when
-   * that address is over its budget (answered 429 instead of 401, as for HTTP), else null.
+   * Called for an upgrade without a valid key, with the socket's peer and the request's
+   * X-Forwarded-For: the ms to wait when the client's address is over its budget (answered 429
+   * instead of 401, as for HTTP), else null.
    */
-  unauthenticated?: (remoteAddress: string) => number | null;
+  unauthenticated?: (remoteAddress: string, forwardedFor: string | undefined) => number | null;
   record?: {
     connections(open: number): void;
     frame(outcome: FrameOutcome): void;
@@ -294,12 +295,13 @@ export function registerStreamRoute(app: uWS.TemplatedApp, deps: StreamDeps): St
       const secKey = req.getHeader("sec-websocket-key");
       const extensions = req.getHeader("sec-websocket-extensions");
       const remoteAddress = Buffer.from(res.getRemoteAddressAsText()).toString();
+      const forwardedFor = req.getHeader("x-forwarded-for") || undefined;
 
       if (!accepting) return refuseUpgrade(res, "shutting_down", "503 Service Unavailable", { "Retry-After": "1" });
       const principal = deps.keys.authenticate(streamKey(headers, protocols, query));
       if (!principal) {
         deps.record?.unauthorized();
-        const retryAfterMs = deps.unauthenticated?.(remoteAddress) ?? null;
+        const retryAfterMs = deps.unauthenticated?.(remoteAddress, forwardedFor) ?? null;
         if (retryAfterMs !== null) {
           return refuseUpgrade(res, "rate_limited", "429 Too Many Requests", { "Retry-After": String(Math.max(1, Math.ceil(retryAfterMs / 1000))) });
         }

@@ -583,3 +583,43 @@ describe("unauthenticated callers are limited per client IP", () => {
     expect(metricValue(text, "ingest_ratelimit_throttled", { scope: "ip" })).toBeGreaterThanOrEqual(4);
   });
 });
+
+describe("behind trusted proxies, the per-address limit reads X-Forwarded-For", () => {
+  let root: string;
+  let node: NodeProcess;
+
+  beforeAll(async () => {
+    root = fs.mkdtempSync(path.join(os.tmpdir(), "ingest-proxied-"));
+    node = await startNodeProcess({
+      DATA_DIR: path.join(root, "data"),
+      NODE_ID: "it-proxied",
+      INGEST_API_KEYS: "key-a=tenant-a",
+      UNAUTH_RATE_PER_SEC: "1",
+      UNAUTH_BURST: "2",
+      // The test's requests come from 127.0.0.1: to this node they are a load balancer's.
+      TRUSTED_PROXIES: "127.0.0.0/8, ::1",
+      LOG_LEVEL: "warn",
+    });
+  });
+
+  afterAll(async () => {
+    await node?.stop("SIGKILL");
+    fs.rmSync(root, { recursive: true, force: true });
+  });
+
+  const guess = (forwardedFor: string) =>
+    send(node.url, { headers: { "content-type": "application/json", "x-api-key": "guess", "x-forwarded-for": forwardedFor }, body: "{}" });
+
+  it("each forwarded client has its own budget, and a spoofed left-most entry does not buy a new one", async () => {
+    const first: number[] = [];
+    for (let i = 0; i < 4; i++) first.push((await guess("203.0.113.1")).status);
+    expect(first.slice(0, 2)).toEqual([401, 401]);
+    expect(first.slice(2)).toContain(429);
+    // Another client behind the same proxy is not throttled by the first one's guesses.
+    expect((await guess("203.0.113.2")).status).toBe(401);
+    // The first client writing its own header: the proxy appends the real address on the right.
+    const spoofed: number[] = [];
+    for (let i = 0; i < 3; i++) spoofed.push((await guess(`198.51.100.${i}, 203.0.113.1`)).status);
+    expect(spoofed).toContain(429);
+  });
+});

@@ -196,6 +196,13 @@ describe("loadConfig parses every variable", () => {
     expect([config.batchMaxEvents, config.batchMaxWaitMs, config.batchMinIntervalMs]).toEqual([maxEvents, maxWaitMs, minIntervalMs]);
   });
 
+  it("TRUSTED_PROXIES: none by default; a list of addresses and networks otherwise", () => {
+    expect(loadConfig({}).trustedProxies.size).toBe(0);
+    const proxies = loadConfig({ TRUSTED_PROXIES: "10.0.0.0/8, 192.168.1.7, fd00::/8" }).trustedProxies;
+    expect(proxies.size).toBe(3);
+    expect([proxies.contains("10.9.9.9"), proxies.contains("192.168.1.7"), proxies.contains("fd00::1"), proxies.contains("192.168.1.8")]).toEqual([true, true, true, false]);
+  });
+
   it.each(["http://localhost:8123", "https://ch:8443/"])("CLICKHOUSE_URL=%s", (value) => {
     expect(loadConfig({ CLICKHOUSE_URL: value }).clickhouseUrl).toBe(value);
   });
@@ -268,6 +275,8 @@ describe("loadConfig rejects bad values, naming the variable", () => {
     [{ NATS_URL: "not a url", INGEST_API_KEYS: "k=t" }, 'NATS_URL: is not a valid URL: "not a url"'],
     [{ INGEST_API_KEYS: "novalue" }, 'INGEST_API_KEYS: entry "novalue" is not key=tenant'],
     [{ INGEST_API_KEYS: "a=t1,a=t2" }, "INGEST_API_KEYS: a key appears twice"],
+    [{ TRUSTED_PROXIES: "10.0.0.0/8, lb.internal" }, 'TRUSTED_PROXIES: "lb.internal" is not an IP address or CIDR network'],
+    [{ TRUSTED_PROXIES: "10.0.0.0/40" }, 'TRUSTED_PROXIES: "10.0.0.0/40": the prefix length must be 0-32'],
   ] as Array<[Record<string, string>, string]>)("message for %j", (env, message) => {
     expect(configError(env).message).toBe(message);
   });

@@ -41,7 +41,10 @@ afterEach(() => {
   cleanup = [];
 });
 
-async function setup(limits: Partial<{ maxInflight: number }> = {}, unauthenticated?: (address: string) => number | null) {
+async function setup(
+  limits: Partial<{ maxInflight: number }> = {},
+  unauthenticated?: (address: string, forwardedFor: string | undefined) => number | null,
+) {
   const calls: Call[] = [];
   const frames = { connections: [] as number[], outcomes: [] as string[] };
   const app = uWS.App();
@@ -193,16 +196,20 @@ describe("registerStreamRoute", () => {
   });
 
   it("refuses a bad key with 401 before the upgrade, and 429 once the address is over its budget", async () => {
-    const addresses: string[] = [];
-    const { url, frames } = await setup({}, (address) => {
-      addresses.push(address);
+    const addresses: Array<[string, string | undefined]> = [];
+    const { url, frames } = await setup({}, (address, forwardedFor) => {
+      addresses.push([address, forwardedFor]);
       return addresses.length > 1 ? 1500 : null;
     });
     const first = (await WsSocket.connect(url, { headers: { "X-API-Key": "nope" } }).catch((e: unknown) => e)) as WsHandshakeError;
     expect([first.status, JSON.parse(first.body).error.code]).toEqual([401, "unauthorized"]);
-    const second = (await WsSocket.connect(`${url}?api_key=nope`).catch((e: unknown) => e)) as WsHandshakeError;
+    const second = (await WsSocket.connect(`${url}?api_key=nope`, { headers: { "X-Forwarded-For": "203.0.113.9" } }).catch((e: unknown) => e)) as WsHandshakeError;
     expect([second.status, JSON.parse(second.body).error.code, second.headers["retry-after"]]).toEqual([429, "rate_limited", "2"]);
-    expect(addresses).toEqual(["127.0.0.1", "127.0.0.1"]);
+    // The peer and the header as sent; whether the header is believed is the edge's call (TRUSTED_PROXIES).
+    expect(addresses).toEqual([
+      ["127.0.0.1", undefined],
+      ["127.0.0.1", "203.0.113.9"],
+    ]);
     expect(frames.outcomes).toEqual(["unauthorized", "unauthorized"]);
     expect(frames.connections).toEqual([]);
   });
