@@ -145,7 +145,7 @@ export const VARIABLES: readonly VariableSpec[] = [
   { name: "SEGMENT_MAX_AGE_MS", default: "300000", description: "File sink: rotate a segment at this age" },
   { name: "MAX_BODY_BYTES", default: "524288", description: "Largest accepted request body (413 above)" },
   { name: "MAX_EVENTS_PER_BATCH", default: "1000", description: "Most events in one request (413 above)" },
-  { name: "DEDUP_WINDOW", default: "250000", description: "Client event ids each node's session actor remembers to drop duplicates (the most recent ones); also the JetStream messages a storage writer remembers to drop redeliveries" },
+  { name: "DEDUP_WINDOW", default: "250000", description: "Client event ids each node's session actor remembers to drop duplicates (the most recent ones: this many UUIDs and this many ids of other shapes); also the JetStream messages a storage writer remembers to drop redeliveries" },
   { name: "RATE_LIMIT_EVENTS_PER_SEC", default: "100000", description: "Token bucket rate per API key (tenant default; TENANTS_FILE `rate_per_sec`)" },
   { name: "RATE_LIMIT_BURST", default: "200000", description: "Token bucket burst per API key (tenant default; TENANTS_FILE `burst`)" },
   { name: "PII_POLICY", default: "redact", description: `What to do with personal data in an event (tenant default): ${PII_POLICIES.join(", ")}` },

@@ -1,7 +1,7 @@
 /**
  * A bounded map from (scope, key) pairs of strings that forgets its least recently used pair,
  * for the hot path's bookkeeping (the session actor's last `seq` per tenant and session; its
- * duplicate window is an IdWindow, see there). Same contract as an lru-cache with only `max`
+ * duplicate window is an EventIdWindow, see there). Same contract as an lru-cache with only `max`
  * set, keyed by `${scope}\u0000${key}`: `get` and `set` make a pair the most recently used,
  * `has` does not, and `set` past `max` evicts the least recently used pair. One window across
  * all scopes.

@@ -5,7 +5,7 @@
  * keeps the stored and forwarded stream of a session in arrival order even when a write fails
  * and the client resends.
  */
-import { IdWindow } from "../common/id-window";
+import { EventIdWindow } from "../common/event-id-window";
 import { ScopedLru } from "../common/scoped-lru";
 import { hasServerAssignedId, type IngestEvent, type SessionIngestRequest, type SessionIngestResult } from "../common/event";
 import { MailboxRegistry } from "./mailbox";
@@ -29,13 +29,13 @@ export interface SessionIngestStats extends SessionIngestResult {
 export class SessionActor {
   private readonly mailboxes = new MailboxRegistry();
   /** (tenant, event_id) of events made durable, for duplicate suppression. */
-  private readonly seen: IdWindow | null;
+  private readonly seen: EventIdWindow | null;
   /** (tenant, session_id) → last seq seen. */
   private readonly lastSeq: ScopedLru<number>;
   private draining = false;
 
   constructor(private readonly options: SessionActorOptions) {
-    this.seen = options.dedupWindow > 0 ? new IdWindow(options.dedupWindow) : null;
+    this.seen = options.dedupWindow > 0 ? new EventIdWindow(options.dedupWindow) : null;
     this.lastSeq = new ScopedLru<number>(options.seqWindow ?? 100_000);
   }
 

@@ -200,6 +200,18 @@ describe("SessionActor duplicates", () => {
     expect(persisted).toEqual([["c"], ["bc"]]);
   });
 
+  it("UUID ids (the SDKs' kind, held as numbers): duplicates per tenant, and a capitalised UUID is another id", async () => {
+    const { actor, persisted } = recordingActor({ dedupWindow: 2 });
+    const [u1, u2, u3] = ["6f1c2b1e-8d4a-4c1e-9b7a-2f3d4e5f6a7b", "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", "ffffffff-0000-4000-8000-000000000001"];
+    expect(await actor.ingest(req("t1", ["s", [ev("t1", "s", u1), ev("t1", "s", u2)]]))).toMatchObject({ accepted: 2, duplicates: 0 });
+    expect(await actor.ingest(req("t1", ["s", [ev("t1", "s", u1)]]))).toMatchObject({ accepted: 0, duplicates: 1 });
+    expect(await actor.ingest(req("t2", ["s", [ev("t2", "s", u1)]]))).toMatchObject({ accepted: 1, duplicates: 0 });
+    expect(await actor.ingest(req("t1", ["s", [ev("t1", "s", u1.toUpperCase())]]))).toMatchObject({ accepted: 1, duplicates: 0 });
+    // Four UUIDs taken (t1 u1, t1 u2, t2 u1, t1 U1) by a window of two: t1's u1 and u2 are forgotten.
+    expect(await actor.ingest(req("t1", ["s", [ev("t1", "s", u3), ev("t1", "s", u1)]]))).toMatchObject({ accepted: 2, duplicates: 0 });
+    expect(persisted).toEqual([[u1, u2], [u1], [u1.toUpperCase()], [u3, u1]]);
+  });
+
   it("dedupWindow 0 disables dedup across batches", async () => {
     const { actor, persisted } = recordingActor({ dedupWindow: 0 });
     expect(await actor.ingest(s1("a"))).toMatchObject({ accepted: 1, duplicates: 0 });
