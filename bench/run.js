@@ -498,7 +498,7 @@ function finish(result, startedAt) {
     // Node CPU per accepted event and per request: how much work the hot path costs, which a
     // disturbed or latency-bound run does not change much (unlike events/s).
     const nodeCores = Object.entries(s.cpuCores || {})
-      .filter(([name]) => name === "node" || /^n\d$/.test(name))
+      .filter(([name]) => isNodeProcess(name))
       .reduce((sum, [, cores]) => sum + cores, 0);
     const events = s.acceptedEventsPerSec * s.durationSec;
     const requests = s.requestsPerSec * s.durationSec;
@@ -533,17 +533,21 @@ function finish(result, startedAt) {
  * is out of reach even for a node that cost nothing). An estimate: costs per event move with
  * batch sizes (ClickHouse's per-part cost), but not by the factors the gaps are made of.
  */
+/** The node processes among a scenario's measured ones: `node` (single-process) or `n1`, `n2`, ... (cluster). */
+function isNodeProcess(name) {
+  return name === "node" || /^n\d$/.test(name);
+}
+
 function cpuBudget(s, cores) {
   const rate = TARGET_RATES[s.id];
   if (!rate || !s.cpuCores) return null;
   const perSec = rate.unit === "request" ? s.requestsPerSec : s.acceptedEventsPerSec;
   if (!(perSec > 0)) return null;
-  const isNode = (name) => name === "node" || /^n\d$/.test(name);
   let allCores = 0;
   let otherCores = 0;
   for (const [name, used] of Object.entries(s.cpuCores)) {
     allCores += used;
-    if (!isNode(name)) otherCores += used;
+    if (!isNodeProcess(name)) otherCores += used;
   }
   const allUs = (allCores * 1e6) / perSec;
   const othersUs = (otherCores * 1e6) / perSec;

@@ -36,7 +36,11 @@ export class TrustedProxies {
 
   contains(address: string): boolean {
     const groups = parseAddress(address);
-    if (groups === null) return false;
+    return groups !== null && this.containsGroups(groups);
+  }
+
+  /** `contains` for an address already parsed by `parseAddress`. */
+  containsGroups(groups: number[]): boolean {
     return this.networks.some((network) => inNetwork(groups, network));
   }
 }
@@ -52,8 +56,9 @@ export function clientAddress(peer: string, forwardedFor: string | undefined, tr
   let last = peer;
   for (let i = hops.length - 1; i >= 0; i--) {
     const hop = stripPort(hops[i]!.trim());
-    if (parseAddress(hop) === null) return last;
-    if (!trusted.contains(hop)) return hop;
+    const groups = parseAddress(hop);
+    if (groups === null) return last;
+    if (!trusted.containsGroups(groups)) return hop;
     last = hop;
   }
   return last;
@@ -75,7 +80,7 @@ function parseNetwork(entry: string): Network {
   const addressText = slash === -1 ? entry : entry.slice(0, slash);
   const groups = parseAddress(addressText);
   if (groups === null) throw new Error(`"${entry}" is not an IP address or CIDR network`);
-  const ipv4 = isIpv4(addressText);
+  const ipv4 = !addressText.includes(":");
   const max = ipv4 ? 32 : 128;
   let prefix = max;
   if (slash !== -1) {
@@ -96,10 +101,6 @@ function inNetwork(groups: number[], network: Network): boolean {
 }
 
 const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
-
-function isIpv4(text: string): boolean {
-  return IPV4.test(text);
-}
 
 /**
  * The eight 16-bit groups of an address, IPv4 as IPv4-mapped IPv6 (`::ffff:a.b.c.d`, which is
