@@ -22,8 +22,10 @@
  *          --node-args="<flags>" (extra node/V8 flags for every node process)
  *          --node-root=<dir> (run the node from another checkout's dist/, e.g. a build of the
  *            code before an optimisation, for before/after numbers on the same machine)
- *          --storage-dir=<dir> (where clickhouse-server and nats-server keep their data; default
- *            the system temp dir, i.e. this machine's disk; /dev/shm takes the disk out of the run)
+ *          --storage-dir=<dir> (where clickhouse-server, nats-server and the nodes keep their data;
+ *            default: a journaled ext4 image on this machine's disk, loop-mounted for the run (see
+ *            lib/data-fs.js: the VM's root filesystem has no journal, which makes every file create
+ *            slow); --storage-dir=/tmp runs on the root filesystem, /dev/shm takes the disk out)
  */
 const fs = require("node:fs");
 const path = require("node:path");
@@ -37,6 +39,7 @@ const { storageCeiling } = require("./lib/storage-ceiling");
 const servers = require("./lib/servers");
 const { renderMarkdown } = require("./lib/report");
 const { updateReadme, README } = require("./lib/readme");
+const { mountJournaledScratch, describeFilesystem } = require("./lib/data-fs");
 
 const args = Object.fromEntries(
   process.argv.slice(2).map((a) => {
@@ -242,7 +245,16 @@ function artillerySummary(report) {
 async function main() {
   fs.mkdirSync(TMP, { recursive: true });
   // The server helpers put their data dirs under os.tmpdir(), which follows TMPDIR.
-  if (typeof args["storage-dir"] === "string") process.env.TMPDIR = args["storage-dir"];
+  let scratch = null;
+  let storageNote = null;
+  if (typeof args["storage-dir"] === "string") {
+    process.env.TMPDIR = args["storage-dir"];
+  } else {
+    scratch = mountJournaledScratch();
+    if (scratch.dir !== null) process.env.TMPDIR = scratch.dir;
+    else storageNote = `no journaled scratch filesystem: ${scratch.reason}`;
+  }
+  const storageDir = require("node:os").tmpdir();
   const startedAt = new Date();
   const result = {
     startedAt: startedAt.toISOString(),
@@ -256,19 +268,24 @@ async function main() {
       nodeEnv: { RATE_LIMIT_EVENTS_PER_SEC: "10000000", RATE_LIMIT_BURST: "20000000", ...NODE_ENV_OVERRIDES },
       nodeRoot: NODE_ROOT,
       nodeArgs: NODE_ARGS,
-      storageDir: typeof args["storage-dir"] === "string" ? args["storage-dir"] : require("node:os").tmpdir(),
+      storageDir,
+      storageFs: describeFilesystem(storageDir) + (scratch?.dir ? ", a loop-mounted image on this machine's disk" : ""),
+      storageNote,
     },
     ceilings: {},
     scenarios: [],
     memory: {},
   };
   log("machine", JSON.stringify(result.machine));
+  log("server data on", result.settings.storageFs, storageNote ? `(${storageNote})` : "");
 
-  const cleanups = [];
+  // Unmounted last: every server's data dir is inside it.
+  const cleanups = scratch?.dir ? [async () => scratch.unmount()] : [];
   const cleanup = async () => {
     while (cleanups.length) await cleanups.pop()().catch((e) => log("cleanup failed", e.message));
   };
   process.on("SIGINT", () => cleanup().then(() => process.exit(130)));
+  process.on("SIGTERM", () => cleanup().then(() => process.exit(143)));
 
   try {
     log("starting clickhouse-server");

@@ -26,10 +26,16 @@ function budgetCell(s) {
   return `(${s.id}) ${b.machineUsPer} µs/${unit} → ${fmt(b.affordablePerSec)}/s; target ${fmt(b.targetPerSec)}/s = ${b.targetUsPer} µs/${unit}, ${node}`;
 }
 
+/** Where the servers kept their data (results before 2026-11-22 15:00 do not say: the root filesystem). */
+function dataLine(settings) {
+  if (!settings || !settings.storageFs) return "";
+  return `; server data on ${settings.storageFs}${settings.storageNote ? ` (${settings.storageNote})` : ""}`;
+}
+
 function renderMarkdown(result) {
   const m = result.machine;
   const lines = [];
-  lines.push(`Run ${result.startedAt}${result.label ? ` (${result.label})` : ""}. Machine: ${m.cpuModel}, ${m.cores} cores, ${m.memoryGb} GB RAM, ${m.os}; Node ${m.node}; ${m.natsServer}; ClickHouse ${m.clickhouseServer ?? m.clickhouse}. Node(s), nats-server, clickhouse-server and the load generator all share the machine. Load average at start ${m.loadavgAtStart.join(" ")}.`);
+  lines.push(`Run ${result.startedAt}${result.label ? ` (${result.label})` : ""}. Machine: ${m.cpuModel}, ${m.cores} cores, ${m.memoryGb} GB RAM, ${m.os}; Node ${m.node}; ${m.natsServer}; ClickHouse ${m.clickhouseServer ?? m.clickhouse}. Node(s), nats-server, clickhouse-server and the load generator all share the machine${dataLine(result.settings)}. Load average at start ${m.loadavgAtStart.join(" ")}.`);
   lines.push("");
   const c = result.ceilings;
   if (c && c.httpBatch) {

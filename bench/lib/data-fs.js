@@ -1,0 +1,99 @@
+"use strict";
+/**
+ * Where the bench's servers keep their data, and what kind of filesystem that is.
+ *
+ * This VM's root filesystem is ext4 *without a journal*. On such a filesystem ext4's inode
+ * allocator checks every free inode it considers for a recent deletion (`recently_deleted()` in
+ * fs/ext4/ialloc.c runs only when `s_journal` is NULL), and ClickHouse creates and deletes
+ * thousands of small files (every insert is a part of ~30 files; merges delete parts). `perf`
+ * on clickhouse-server during 100-row inserts put ~45% of its CPU in that kernel path, and a
+ * file create at ~0.9 ms. A production data volume (ext4 with its default journal, or XFS) has
+ * no such scan. So by default the bench formats a sparse image file on this same disk as ext4
+ * with a journal (mkfs.ext4's default), loop-mounts it and keeps every server's data there: the
+ * bytes still go to this machine's disk, through the filesystem an operator would put there.
+ * It needs root and loop devices; without them (or with `--storage-dir`), the data stays where
+ * the caller says and the report names that filesystem.
+ */
+const fs = require("node:fs");
+const os = require("node:os");
+const path = require("node:path");
+const { execFileSync } = require("node:child_process");
+
+/** Mount point, filesystem type and device of the filesystem holding `dir` (from /proc/self/mountinfo). */
+function mountOf(dir) {
+  const real = fs.realpathSync(dir);
+  let best = null;
+  for (const line of fs.readFileSync("/proc/self/mountinfo", "utf8").split("\n")) {
+    if (!line) continue;
+    const [left, right] = line.split(" - ");
+    const mountPoint = left.split(" ")[4].replace(/\\040/g, " ");
+    const [type, source] = right.split(" ");
+    const inside = real === mountPoint || real.startsWith(mountPoint.endsWith("/") ? mountPoint : `${mountPoint}/`);
+    if (inside && (best === null || mountPoint.length >= best.mountPoint.length)) best = { mountPoint, type, source };
+  }
+  return best;
+}
+
+/** A readable description of the filesystem holding `dir`, e.g. "ext4 without a journal (/dev/vda on /)". */
+function describeFilesystem(dir) {
+  const m = mountOf(dir);
+  if (m === null) return "unknown filesystem";
+  let kind = m.type;
+  if (m.type === "ext4" || m.type === "ext3") {
+    // jbd2 lists one directory per journaled device, named `<device>-<journal inode>`.
+    const device = path.basename(m.source);
+    const journals = fs.existsSync("/proc/fs/jbd2") ? fs.readdirSync("/proc/fs/jbd2") : [];
+    kind += journals.some((j) => j.startsWith(`${device}-`)) ? " with a journal" : " without a journal";
+  }
+  return `${kind} (${m.source} on ${m.mountPoint})`;
+}
+
+function haveTool(name) {
+  try {
+    execFileSync("sh", ["-c", `command -v ${name}`], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Formats and mounts a journaled ext4 scratch filesystem (a sparse image of `sizeGb` in the
+ * system temp dir, loop-mounted). Returns `{ dir, image, unmount() }`, or `{ dir: null, reason }`
+ * when this machine cannot (not root, not Linux, no mkfs.ext4 / losetup, mount refused).
+ */
+function mountJournaledScratch({ sizeGb = 32 } = {}) {
+  if (process.platform !== "linux") return { dir: null, reason: "not Linux" };
+  if (typeof process.getuid !== "function" || process.getuid() !== 0) return { dir: null, reason: "not root (mount needs it)" };
+  for (const tool of ["mkfs.ext4", "losetup", "mount", "umount"]) {
+    if (!haveTool(tool)) return { dir: null, reason: `${tool} not found` };
+  }
+  const base = fs.mkdtempSync(path.join(os.tmpdir(), "ingest-bench-fs-"));
+  const image = path.join(base, "data.ext4");
+  const dir = path.join(base, "mnt");
+  fs.mkdirSync(dir);
+  try {
+    // Sparse: the image takes disk space only as the servers write.
+    fs.closeSync(fs.openSync(image, "w"));
+    fs.truncateSync(image, sizeGb * 1024 ** 3);
+    execFileSync("mkfs.ext4", ["-q", "-F", "-j", image], { stdio: "pipe" });
+    execFileSync("mount", ["-o", "loop", image, dir], { stdio: "pipe" });
+    // The servers may run as other users (clickhouse-server drops to its own user in some packagings).
+    fs.chmodSync(dir, 0o1777);
+  } catch (error) {
+    fs.rmSync(base, { recursive: true, force: true });
+    return { dir: null, reason: `could not mount a loop image: ${String(error.stderr || error.message).trim().split("\n")[0]}` };
+  }
+  const unmount = () => {
+    try {
+      // `mount -o loop` sets autoclear: the loop device goes with the mount.
+      execFileSync("umount", [dir], { stdio: "pipe" });
+    } catch {
+      execFileSync("umount", ["-l", dir], { stdio: "pipe" });
+    }
+    fs.rmSync(base, { recursive: true, force: true });
+  };
+  return { dir, image, unmount };
+}
+
+module.exports = { mountJournaledScratch, describeFilesystem, mountOf };
