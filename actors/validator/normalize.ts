@@ -12,7 +12,7 @@
  * Every other top-level field (e.g. `route`, `target` in the reference SDK) is folded into
  * `properties` unless properties already has that key, so nothing a client sent is dropped.
  */
-import { randomUUID } from "node:crypto";
+import { randomUuid } from "../common/uuid-pool";
 import { SERVER_ASSIGNED_ID, type IngestEvent } from "../common/event";
 
 export interface NormalizeContext {
@@ -150,7 +150,7 @@ export function normalizeEvent(raw: unknown, ctx: NormalizeContext, singleEvent 
   }
 
   const assignedId = clientEventId === null && !(singleEvent && ctx.idempotencyKey);
-  const eventId = clientEventId ?? (assignedId ? randomUUID() : ctx.idempotencyKey!.slice(0, MAX_ID_LENGTH));
+  const eventId = clientEventId ?? (assignedId ? randomUuid() : ctx.idempotencyKey!.slice(0, MAX_ID_LENGTH));
   const event: IngestEvent = {
     tenant_id: ctx.tenantId,
     event_id: eventId,
