@@ -54,10 +54,11 @@ function quad(id: string, at: number): number {
 }
 
 /**
- * Reads `id` as a UUID's text (any version; digits and letters of one case) into `words`.
- * Returns 0 (lower-case letters, or none), UPPER (capitals), or -1 (not in that form).
+ * Reads `id` as a UUID's text (any version; digits and letters of one case) into
+ * `words[at..at+3]`. Returns 0 (lower-case letters, or none), UPPER (capitals), or -1 (not in
+ * that form; `words` unchanged).
  */
-export function parseUuid(id: string, words: Int32Array): number {
+export function parseUuid(id: string, words: Int32Array, at = 0): number {
   if (id.length !== 36) return -1;
   if (id.charCodeAt(8) !== 0x2d || id.charCodeAt(13) !== 0x2d || id.charCodeAt(18) !== 0x2d || id.charCodeAt(23) !== 0x2d) return -1;
   cases = 0;
@@ -70,10 +71,10 @@ export function parseUuid(id: string, words: Int32Array): number {
   const q6 = quad(id, 28);
   const q7 = quad(id, 32);
   if ((q0 | q1 | q2 | q3 | q4 | q5 | q6 | q7) < 0 || cases === 3) return -1;
-  words[0] = (q0 << 16) | q1;
-  words[1] = (q2 << 16) | q3;
-  words[2] = (q4 << 16) | q5;
-  words[3] = (q6 << 16) | q7;
+  words[at] = (q0 << 16) | q1;
+  words[at + 1] = (q2 << 16) | q3;
+  words[at + 2] = (q4 << 16) | q5;
+  words[at + 3] = (q6 << 16) | q7;
   return cases === 2 ? UPPER : 0;
 }
 
@@ -107,23 +108,24 @@ export class UuidRing {
     return this.used;
   }
 
-  has(tenantWord: number, words: Int32Array): boolean {
-    return this.find(tenantWord, words, this.hash(tenantWord, words)) !== -1;
+  /** Whether the key (the tenant word, and the UUID in `words[at..at+3]`) is held. */
+  has(tenantWord: number, words: Int32Array, at = 0): boolean {
+    return this.find(tenantWord, words, at, this.hash(tenantWord, words, at)) !== -1;
   }
 
   /** Remembers the key (a key already held keeps its place); past `max`, forgets the oldest. */
-  add(tenantWord: number, words: Int32Array): void {
-    const hash = this.hash(tenantWord, words);
-    if (this.find(tenantWord, words, hash) !== -1) return;
+  add(tenantWord: number, words: Int32Array, at = 0): void {
+    const hash = this.hash(tenantWord, words, at);
+    if (this.find(tenantWord, words, at, hash) !== -1) return;
     const slot = this.next;
     if (this.used === this.max) this.unlink(slot);
     else this.used++;
     const base = slot * SLOT_WORDS;
     this.ring[base] = tenantWord;
-    this.ring[base + 1] = words[0]!;
-    this.ring[base + 2] = words[1]!;
-    this.ring[base + 3] = words[2]!;
-    this.ring[base + 4] = words[3]!;
+    this.ring[base + 1] = words[at]!;
+    this.ring[base + 2] = words[at + 1]!;
+    this.ring[base + 3] = words[at + 2]!;
+    this.ring[base + 4] = words[at + 3]!;
     this.hashes[slot] = hash;
     let i = hash & this.mask;
     while (this.index[i] !== 0) i = (i + 1) & this.mask;
@@ -131,17 +133,17 @@ export class UuidRing {
     this.next = slot + 1 === this.max ? 0 : slot + 1;
   }
 
-  private hash(tenantWord: number, words: Int32Array): number {
-    let h = Math.imul(words[0]! ^ this.seed, 0x9e3779b1);
-    h = Math.imul(h ^ words[1]! ^ (h >>> 15), 0x85ebca77);
-    h = Math.imul(h ^ words[2]! ^ (h >>> 13), 0xc2b2ae3d);
-    h = Math.imul(h ^ words[3]! ^ (h >>> 16), 0x27d4eb2f);
+  private hash(tenantWord: number, words: Int32Array, at: number): number {
+    let h = Math.imul(words[at]! ^ this.seed, 0x9e3779b1);
+    h = Math.imul(h ^ words[at + 1]! ^ (h >>> 15), 0x85ebca77);
+    h = Math.imul(h ^ words[at + 2]! ^ (h >>> 13), 0xc2b2ae3d);
+    h = Math.imul(h ^ words[at + 3]! ^ (h >>> 16), 0x27d4eb2f);
     h = Math.imul(h ^ tenantWord ^ (h >>> 15), 0x165667b1);
     return h ^ (h >>> 16);
   }
 
   /** Index position of the key, or -1. */
-  private find(tenantWord: number, words: Int32Array, hash: number): number {
+  private find(tenantWord: number, words: Int32Array, at: number, hash: number): number {
     const ring = this.ring;
     for (let i = hash & this.mask; ; i = (i + 1) & this.mask) {
       const entry = this.index[i]!;
@@ -149,7 +151,13 @@ export class UuidRing {
       const slot = entry - 1;
       if (this.hashes[slot] !== hash) continue;
       const base = slot * SLOT_WORDS;
-      if (ring[base] === tenantWord && ring[base + 1] === words[0] && ring[base + 2] === words[1] && ring[base + 3] === words[2] && ring[base + 4] === words[3]) {
+      if (
+        ring[base] === tenantWord &&
+        ring[base + 1] === words[at] &&
+        ring[base + 2] === words[at + 1] &&
+        ring[base + 3] === words[at + 2] &&
+        ring[base + 4] === words[at + 3]
+      ) {
         return i;
       }
     }
@@ -194,19 +202,31 @@ export class EventIdWindow {
   }
 
   has(tenant: string, id: string): boolean {
-    const tenantWord = this.uuidKey(tenant, id, false);
-    return tenantWord === -1 ? this.others.has(tenant, id) : this.uuids.has(tenantWord, this.words);
+    return this.hasParsed(tenant, id, parseUuid(id, this.words), this.words, 0);
   }
 
   add(tenant: string, id: string): void {
-    const tenantWord = this.uuidKey(tenant, id, true);
-    if (tenantWord === -1) this.others.add(tenant, id);
-    else this.uuids.add(tenantWord, this.words);
+    this.addParsed(tenant, id, parseUuid(id, this.words), this.words, 0);
   }
 
-  /** Parses `id` into this.words and returns the tenant word, or -1 for the IdWindow. */
-  private uuidKey(tenant: string, id: string, numberNewTenant: boolean): number {
-    const letterCase = parseUuid(id, this.words);
+  /**
+   * `has` for an id already read by `parseUuid(id, words, at)`, which returned `kind`: a batch
+   * parses each id once for the lookup before it is persisted and the `addParsed` after.
+   */
+  hasParsed(tenant: string, id: string, kind: number, words: Int32Array, at: number): boolean {
+    const tenantWord = this.tenantWord(tenant, kind, false);
+    return tenantWord === -1 ? this.others.has(tenant, id) : this.uuids.has(tenantWord, words, at);
+  }
+
+  /** `add` for an id already read by `parseUuid(id, words, at)`, which returned `kind`. */
+  addParsed(tenant: string, id: string, kind: number, words: Int32Array, at: number): void {
+    const tenantWord = this.tenantWord(tenant, kind, true);
+    if (tenantWord === -1) this.others.add(tenant, id);
+    else this.uuids.add(tenantWord, words, at);
+  }
+
+  /** The ring's tenant word for a parsed id of this kind, or -1 for the IdWindow. */
+  private tenantWord(tenant: string, letterCase: number, numberNewTenant: boolean): number {
     if (letterCase === -1) return -1;
     let n = this.tenants.get(tenant);
     if (n === undefined) {

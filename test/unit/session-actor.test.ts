@@ -1,3 +1,4 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { SERVER_ASSIGNED_ID, type IngestEvent, type SessionIngestRequest } from "../../actors/common/event";
 import { SessionActor, type SessionActorOptions } from "../../actors/session/session-actor";
@@ -164,6 +165,47 @@ describe("SessionActor duplicates", () => {
     const { actor, persisted } = recordingActor();
     expect(await actor.ingest(s1(...batch))).toEqual({ accepted, duplicates, seqGaps: 0, seqDuplicates: 0 });
     expect(persisted).toEqual([expected]);
+  });
+
+  it("matches a Set-based reference for any sequence of batches (small and large, UUIDs in both cases, other ids, window 0 and tiny windows)", async () => {
+    // A small pool of ids, so repeats within and across batches are common; the same UUID in
+    // capitals and a mixed-case spelling are other ids.
+    const uuid = (n: number) => `0000000${n}-aaaa-4bbb-8ccc-dddddddddd0${n}`;
+    const pool = [uuid(1), uuid(2), uuid(3), uuid(1).toUpperCase(), uuid(2).toUpperCase(), "0000000a-AAAA-4bbb-8ccc-dddddddddd0a", "x", "y", "evt-1"];
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom(0, 1, 2, 3, 50),
+        fc.array(fc.array(fc.integer({ min: 0, max: pool.length - 1 }), { minLength: 1, maxLength: 90 }), { minLength: 1, maxLength: 6 }),
+        async (window, batches) => {
+          const { actor, persisted } = recordingActor({ dedupWindow: window });
+          // Reference: an insertion-ordered set of remembered ids, forgetting the oldest past `window`
+          // per kind (UUIDs and other ids are separate parts, each at least `window` long).
+          const remembered: string[][] = [[], []];
+          const isUuid = (id: string) => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(id) || /^[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}$/.test(id);
+          for (const batch of batches) {
+            const idsOf = batch.map((i) => pool[i]!);
+            const seenInBatch = new Set<string>();
+            const expected: string[] = [];
+            for (const id of idsOf) {
+              const known = window > 0 && remembered[isUuid(id) ? 0 : 1]!.includes(id);
+              if (!seenInBatch.has(id) && !known) expected.push(id);
+              seenInBatch.add(id);
+            }
+            const before = persisted.length;
+            const totals = await actor.ingest(s1(...idsOf));
+            expect(totals.accepted).toBe(expected.length);
+            expect(totals.duplicates).toBe(idsOf.length - expected.length);
+            expect(persisted.slice(before)).toEqual(expected.length > 0 ? [expected] : []);
+            for (const id of expected) {
+              const part = remembered[isUuid(id) ? 0 : 1]!;
+              part.push(id);
+              if (part.length > window) part.shift();
+            }
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 
   it("across batches: remembered ids are counted and not persisted", async () => {
