@@ -9,9 +9,9 @@
  * (reconnect with exponential backoff and full jitter, then every un-acked batch in seq order),
  * after a throttle (sending pauses for `retry_after_ms`), after a retryable error frame.
  */
-import { randomUUID } from "node:crypto";
 import { encodeBatchFrame, RETRYABLE_CODES, decodeServerFrame, type FrameEncoding, type ServerFrame } from "../edge/ws-frames";
 import { WsHandshakeError, WsSocket } from "./ws-socket";
+import { randomUuid } from "../../actors/common/uuid-pool";
 
 export type TrackedEvent = Record<string, unknown>;
 
@@ -81,6 +81,14 @@ interface Batch {
 
 const ID_FIELDS = ["event_id", "eventId", "messageId", "message_id"];
 
+function hasEventId(event: TrackedEvent): boolean {
+  for (const field of ID_FIELDS) {
+    const value = event[field];
+    if (value !== undefined && value !== null) return true;
+  }
+  return false;
+}
+
 export class IngestClient {
   private readonly options: Required<Omit<IngestClientOptions, "onRejected" | "onAck" | "onError" | "reconnect" | "auth">> & {
     reconnect: { baseMs: number; maxMs: number };
@@ -123,7 +131,7 @@ export class IngestClient {
   track(event: TrackedEvent): void {
     if (this.fatal) throw this.fatal;
     if (this.closed) throw new Error("IngestClient is closed");
-    const withId = ID_FIELDS.some((f) => event[f] !== undefined && event[f] !== null) ? event : { ...event, event_id: randomUUID() };
+    const withId = hasEventId(event) ? event : { ...event, event_id: randomUuid() };
     this.buffer.push(withId);
     if (this.buffer.length >= this.options.maxBatchEvents) this.cutBatch();
     else this.batchTimer ??= setTimeout(() => this.cutBatch(), this.options.maxBatchDelayMs);

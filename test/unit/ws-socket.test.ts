@@ -4,10 +4,11 @@
  * a hand-written server that writes raw frames.
  */
 import { createHash } from "node:crypto";
+import fc from "fast-check";
 import net from "node:net";
 import uWS from "uWebSockets.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { WsHandshakeError, WsSocket } from "../../nodes/client/ws-socket";
+import { maskInto, WsHandshakeError, WsSocket } from "../../nodes/client/ws-socket";
 
 function nextEvent<T extends unknown[]>(emitter: WsSocket, event: "message" | "close" | "pong"): Promise<T> {
   return new Promise((resolve) => emitter.once(event, (...args: unknown[]) => resolve(args as T)));
@@ -163,7 +164,7 @@ async function rawServer(): Promise<{ url: string; next(): Promise<RawPeer>; clo
 
 class RawPeer {
   private buffer = Buffer.alloc(0);
-  readonly frames: Array<{ opcode: number; payload: Buffer; masked: boolean }> = [];
+  readonly frames: Array<{ opcode: number; payload: Buffer; masked: boolean; key: string }> = [];
   constructor(readonly socket: net.Socket) {
     socket.on("data", (chunk: Buffer) => {
       this.buffer = Buffer.concat([this.buffer, chunk]);
@@ -201,7 +202,7 @@ class RawPeer {
       const mask = this.buffer.subarray(offset, offset + 4);
       const payload = Buffer.from(this.buffer.subarray(offset + 4, total));
       for (let i = 0; i < payload.length; i++) payload[i] = payload[i]! ^ mask[i & 3]!;
-      this.frames.push({ opcode: this.buffer[0]! & 0x0f, payload, masked });
+      this.frames.push({ opcode: this.buffer[0]! & 0x0f, payload, masked, key: mask.toString("hex") });
       this.buffer = this.buffer.subarray(total);
     }
   }
@@ -221,6 +222,23 @@ describe("WsSocket against raw frames", () => {
     expect((await peer.frame(0xa)).toString()).toBe("p1");
     // Every client frame was masked.
     expect(peer.frames.every((f) => f.masked)).toBe(true);
+    ws.terminate();
+    server.close();
+  });
+
+  it("masks each client frame with a key of its own (from the pooled random bytes)", async () => {
+    const server = await rawServer();
+    const ws = await WsSocket.connect(server.url);
+    const peer = await server.next();
+    const sent = Array.from({ length: 1500 }, (_, i) => `message ${i} ${"x".repeat(i % 7)}`);
+    for (const text of sent) ws.send(text);
+    for (let i = 0; i < 400 && peer.frames.length < sent.length; i++) await new Promise((r) => setTimeout(r, 5));
+    // More frames than one refill of the key pool holds (1,024), each unmasked correctly.
+    expect(peer.frames.map((f) => f.payload.toString())).toEqual(sent);
+    const keys = new Set(peer.frames.map((f) => f.key));
+    // 32 random bits per key: 1,500 keys collide with probability ~2.6e-4; allow one collision.
+    expect(keys.size).toBeGreaterThanOrEqual(sent.length - 1);
+    expect(keys.has("00000000")).toBe(false);
     ws.terminate();
     server.close();
   });
@@ -259,5 +277,25 @@ describe("WsSocket against raw frames", () => {
     peer.socket.end();
     expect(await closed).toEqual([1001, "gone"]);
     server.close();
+  });
+});
+
+describe("maskInto", () => {
+  it("XORs every payload byte with the key byte at its position mod 4, for any length and offset", () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 0, maxLength: 70 }),
+        fc.tuple(fc.integer({ min: 0, max: 255 }), fc.integer({ min: 0, max: 255 }), fc.integer({ min: 0, max: 255 }), fc.integer({ min: 0, max: 255 })),
+        fc.integer({ min: 0, max: 9 }),
+        (payload, key, at) => {
+          const out = Buffer.alloc(at + payload.length + 3, 0xee);
+          maskInto(out, at, payload, key[0], key[1], key[2], key[3]);
+          const expected = Buffer.alloc(out.length, 0xee);
+          for (let i = 0; i < payload.length; i++) expected[at + i] = payload[i]! ^ key[i % 4]!;
+          expect(out).toEqual(expected);
+        },
+      ),
+      { numRuns: 500 },
+    );
   });
 });
