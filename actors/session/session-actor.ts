@@ -104,7 +104,7 @@ export class SessionActor {
         }
         if (kept !== null) {
           const at = kept.count * 4;
-          const kind = parseUuid(id, kept.words, at);
+          const kind = kept.parse(id);
           if (!useSet) duplicate = kept.holds(id, kind, at);
           duplicate ||= this.seen!.hasParsed(event.tenant_id, id, kind, kept.words, at);
           if (!duplicate) kept.push(id, kind);
@@ -143,6 +143,8 @@ export class SessionActor {
 
 /** Batches up to this size find repeats within themselves by comparing parsed ids, not with a Set. */
 const SMALL_BATCH = 64;
+const EMPTY_KINDS = new Int8Array(0);
+const EMPTY_WORDS = new Int32Array(0);
 
 /**
  * The client ids a batch keeps, in order, each parsed once by `parseUuid` (its kind: -1 for an id
@@ -151,13 +153,20 @@ const SMALL_BATCH = 64;
  */
 class KeptIds {
   readonly ids: string[] = [];
-  readonly kinds: Int8Array;
-  readonly words: Int32Array;
+  /** Allocated by the first `parse`: a batch of server-assigned ids (HTTP clients that send none) needs neither. */
+  kinds: Int8Array = EMPTY_KINDS;
+  words: Int32Array = EMPTY_WORDS;
   count = 0;
 
-  constructor(capacity: number) {
-    this.kinds = new Int8Array(capacity);
-    this.words = new Int32Array(capacity * 4);
+  constructor(private readonly capacity: number) {}
+
+  /** Parses `id` into the next free position's words; returns its kind. */
+  parse(id: string): number {
+    if (this.words === EMPTY_WORDS) {
+      this.kinds = new Int8Array(this.capacity);
+      this.words = new Int32Array(this.capacity * 4);
+    }
+    return parseUuid(id, this.words, this.count * 4);
   }
 
   /** Records the id whose parse (kind `kind`) was written at the next free position. */
