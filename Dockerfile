@@ -21,4 +21,4 @@ EXPOSE 8080
 STOPSIGNAL SIGTERM
 # The same V8 flags as `npm start` (package.json): a 64 MB young generation, so the events a
 # batch holds while it waits for storage die young instead of being copied into the old one.
-CMD ["node", "--max-semi-space-size=64", "dist/nodes/node.js"]
+CMD ["node", "--max-semi-space-size=128", "dist/nodes/node.js"]

@@ -13,8 +13,8 @@ function startScriptFlags(): string[] {
 }
 
 describe("the node's launch flags", () => {
-  it("npm start runs the node with a 64 MB young generation", () => {
-    expect(startScriptFlags()).toContain("--max-semi-space-size=64");
+  it("npm start runs the node with a 128 MB young generation", () => {
+    expect(startScriptFlags()).toContain("--max-semi-space-size=128");
   });
 
   it("the Dockerfile's CMD runs the node with the same flags as npm start", () => {
