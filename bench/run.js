@@ -39,7 +39,7 @@ const { storageCeiling } = require("./lib/storage-ceiling");
 const servers = require("./lib/servers");
 const { renderMarkdown } = require("./lib/report");
 const { updateReadme, README } = require("./lib/readme");
-const { mountJournaledScratch, describeFilesystem } = require("./lib/data-fs");
+const { mountJournaledScratch, removeStaleScratch, describeFilesystem } = require("./lib/data-fs");
 
 const args = Object.fromEntries(
   process.argv.slice(2).map((a) => {
@@ -250,6 +250,7 @@ async function main() {
   if (typeof args["storage-dir"] === "string") {
     process.env.TMPDIR = args["storage-dir"];
   } else {
+    for (const stale of removeStaleScratch()) log("removed the scratch filesystem of a run that did not finish:", stale);
     scratch = mountJournaledScratch();
     if (scratch.dir !== null) process.env.TMPDIR = scratch.dir;
     else storageNote = `no journaled scratch filesystem: ${scratch.reason}`;

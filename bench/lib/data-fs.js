@@ -68,10 +68,12 @@ function mountJournaledScratch({ sizeGb = 32 } = {}) {
   for (const tool of ["mkfs.ext4", "losetup", "mount", "umount"]) {
     if (!haveTool(tool)) return { dir: null, reason: `${tool} not found` };
   }
-  const base = fs.mkdtempSync(path.join(os.tmpdir(), "ingest-bench-fs-"));
+  const base = fs.mkdtempSync(path.join(os.tmpdir(), SCRATCH_PREFIX));
   const image = path.join(base, "data.ext4");
   const dir = path.join(base, "mnt");
   fs.mkdirSync(dir);
+  // Lets a later run tell this scratch from one whose run is still going (see removeStaleScratch).
+  fs.writeFileSync(path.join(base, "owner.pid"), String(process.pid));
   try {
     // Sparse: the image takes disk space only as the servers write.
     fs.closeSync(fs.openSync(image, "w"));
@@ -96,4 +98,48 @@ function mountJournaledScratch({ sizeGb = 32 } = {}) {
   return { dir, image, unmount };
 }
 
-module.exports = { mountJournaledScratch, describeFilesystem, mountOf };
+const SCRATCH_PREFIX = "ingest-bench-fs-";
+
+function processAlive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return error.code === "EPERM";
+  }
+}
+
+/**
+ * Unmounts and deletes the scratch filesystems of earlier runs that died without cleaning up
+ * (SIGKILL, a crash): those whose owner process is gone. Scratch of a run still going is left
+ * alone. Returns the directories removed.
+ */
+function removeStaleScratch(tmp = os.tmpdir()) {
+  const removed = [];
+  for (const name of fs.readdirSync(tmp)) {
+    if (!name.startsWith(SCRATCH_PREFIX)) continue;
+    const base = path.join(tmp, name);
+    let owner = NaN;
+    try {
+      owner = Number(fs.readFileSync(path.join(base, "owner.pid"), "utf8"));
+    } catch {
+      // No owner file: a run between mkdtemp and writing it, or not ours; leave it.
+      continue;
+    }
+    if (!Number.isInteger(owner) || processAlive(owner)) continue;
+    const dir = path.join(base, "mnt");
+    const mounted = mountOf(dir);
+    if (mounted !== null && mounted.mountPoint === fs.realpathSync(dir)) {
+      try {
+        execFileSync("umount", [dir], { stdio: "pipe" });
+      } catch {
+        execFileSync("umount", ["-l", dir], { stdio: "pipe" });
+      }
+    }
+    fs.rmSync(base, { recursive: true, force: true });
+    removed.push(base);
+  }
+  return removed;
+}
+
+module.exports = { mountJournaledScratch, removeStaleScratch, describeFilesystem, mountOf };
