@@ -543,6 +543,11 @@ function finish(result, startedAt) {
   }
 }
 
+/** The node processes among a scenario's measured ones: `node` (single-process) or `n1`, `n2`, ... (cluster). */
+function isNodeProcess(name) {
+  return name === "node" || /^n\d$/.test(name);
+}
+
 /**
  * What the measured CPU says about a throughput target. Every process of the scenario (node(s),
  * ClickHouse, nats-server, load generator) shares the machine's cores, so at the same CPU cost
@@ -551,11 +556,6 @@ function finish(result, startedAt) {
  * is out of reach even for a node that cost nothing). An estimate: costs per event move with
  * batch sizes (ClickHouse's per-part cost), but not by the factors the gaps are made of.
  */
-/** The node processes among a scenario's measured ones: `node` (single-process) or `n1`, `n2`, ... (cluster). */
-function isNodeProcess(name) {
-  return name === "node" || /^n\d$/.test(name);
-}
-
 function cpuBudget(s, cores) {
   const rate = TARGET_RATES[s.id];
   if (!rate || !s.cpuCores) return null;

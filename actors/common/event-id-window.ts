@@ -18,7 +18,7 @@
  */
 import { IdWindow } from "./id-window";
 
-/** Value of each ASCII hex digit, or -1 (also for every code above 0x7f, see `hexAt`). */
+/** Value of each hex digit's character code, else -1 (codes above 0xff never reach it, see `quad`). */
 const HEX = new Int8Array(256).fill(-1);
 /** Letter case of each hex digit: 1 lower-case letter, 2 capital, 0 digit. */
 const CASE = new Uint8Array(256);

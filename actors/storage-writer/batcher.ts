@@ -110,7 +110,8 @@ export class Batcher<T> {
     const minInterval = this.options.minIntervalMs ?? 0;
     while (this.running < slots && this.queued.length > 0) {
       if (minInterval > 0) {
-        const wait = this.lastStartAt + minInterval - this.now();
+        const now = this.now();
+        const wait = this.lastStartAt + minInterval - now;
         if (wait > 0) {
           // Batches closing meanwhile queue up and join this commit when the timer fires.
           this.spacingTimer ??= setTimeout(() => {
@@ -119,7 +120,7 @@ export class Batcher<T> {
           }, Math.ceil(wait));
           return;
         }
-        this.lastStartAt = this.now();
+        this.lastStartAt = now;
       }
       const first = this.queued.shift()!;
       let joined = first;

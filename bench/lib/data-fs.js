@@ -86,16 +86,18 @@ function mountJournaledScratch({ sizeGb = 32 } = {}) {
     fs.rmSync(base, { recursive: true, force: true });
     return { dir: null, reason: `could not mount a loop image: ${String(error.stderr || error.message).trim().split("\n")[0]}` };
   }
-  const unmount = () => {
-    try {
-      // `mount -o loop` sets autoclear: the loop device goes with the mount.
-      execFileSync("umount", [dir], { stdio: "pipe" });
-    } catch {
-      execFileSync("umount", ["-l", dir], { stdio: "pipe" });
-    }
-    fs.rmSync(base, { recursive: true, force: true });
-  };
-  return { dir, image, unmount };
+  return { dir, image, unmount: () => unmountAndRemove(base, dir) };
+}
+
+/** Unmounts a scratch's `dir` (lazily if it is busy) and deletes its `base` with the image. */
+function unmountAndRemove(base, dir) {
+  try {
+    // `mount -o loop` sets autoclear: the loop device goes with the mount.
+    execFileSync("umount", [dir], { stdio: "pipe" });
+  } catch {
+    execFileSync("umount", ["-l", dir], { stdio: "pipe" });
+  }
+  fs.rmSync(base, { recursive: true, force: true });
 }
 
 const SCRATCH_PREFIX = "ingest-bench-fs-";
@@ -129,14 +131,8 @@ function removeStaleScratch(tmp = os.tmpdir()) {
     if (!Number.isInteger(owner) || processAlive(owner)) continue;
     const dir = path.join(base, "mnt");
     const mounted = mountOf(dir);
-    if (mounted !== null && mounted.mountPoint === fs.realpathSync(dir)) {
-      try {
-        execFileSync("umount", [dir], { stdio: "pipe" });
-      } catch {
-        execFileSync("umount", ["-l", dir], { stdio: "pipe" });
-      }
-    }
-    fs.rmSync(base, { recursive: true, force: true });
+    if (mounted !== null && mounted.mountPoint === fs.realpathSync(dir)) unmountAndRemove(base, dir);
+    else fs.rmSync(base, { recursive: true, force: true });
     removed.push(base);
   }
   return removed;

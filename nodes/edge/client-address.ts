@@ -100,20 +100,26 @@ function inNetwork(groups: number[], network: Network): boolean {
   return true;
 }
 
-const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
+const DOTTED_QUAD = /^\d{1,3}(\.\d{1,3}){3}$/;
+
+/** The two 16-bit groups of a dotted-quad IPv4 address, or null when `text` is not one. */
+function ipv4Groups(text: string): [number, number] | null {
+  if (!DOTTED_QUAD.test(text)) return null;
+  const [a, b, c, d] = text.split(".").map(Number) as [number, number, number, number];
+  if (a > 255 || b > 255 || c > 255 || d > 255) return null;
+  return [(a << 8) | b, (c << 8) | d];
+}
 
 /**
  * The eight 16-bit groups of an address, IPv4 as IPv4-mapped IPv6 (`::ffff:a.b.c.d`, which is
  * also how a dual-stack socket reports IPv4 peers), or null when `text` is not an address.
  */
 export function parseAddress(text: string): number[] | null {
-  const v4 = IPV4.exec(text);
-  if (v4) {
-    const octets = v4.slice(1).map(Number);
-    if (octets.some((o) => o > 255)) return null;
-    return [0, 0, 0, 0, 0, 0xffff, (octets[0]! << 8) | octets[1]!, (octets[2]! << 8) | octets[3]!];
+  if (!text.includes(":")) {
+    const v4 = ipv4Groups(text);
+    return v4 === null ? null : [0, 0, 0, 0, 0, 0xffff, v4[0], v4[1]];
   }
-  return text.includes(":") ? expandIpv6(text.toLowerCase()) : null;
+  return expandIpv6(text.toLowerCase());
 }
 
 /** The eight 16-bit groups of an IPv6 address (lower case, a zone suffix allowed), or null when it is not one. */
@@ -126,10 +132,9 @@ export function expandIpv6(text: string): number[] | null {
     if (part === "") return [];
     const out: number[] = [];
     for (const group of part.split(":")) {
-      if (/^\d{1,3}(\.\d{1,3}){3}$/.test(group)) {
-        const [a, b, c, d] = group.split(".").map(Number) as [number, number, number, number];
-        if (a > 255 || b > 255 || c > 255 || d > 255) return null;
-        out.push((a << 8) | b, (c << 8) | d);
+      const v4 = group.includes(".") ? ipv4Groups(group) : null;
+      if (v4 !== null) {
+        out.push(v4[0], v4[1]);
       } else if (/^[0-9a-f]{1,4}$/.test(group)) {
         out.push(parseInt(group, 16));
       } else {
