@@ -33,8 +33,8 @@ export interface IngestEvent {
  * Marks, in memory only, an event whose `event_id` the server assigned (the client sent none).
  * Such an id cannot come back in a resend, so the session actor skips the duplicate window for
  * it. A symbol key is invisible to JSON and msgpack: the mark never reaches storage or the
- * forwarder, and an event that crossed the network arrives without it and is checked like any
- * other (slower, never wrong).
+ * forwarder. To a session actor on another node it travels beside the events (session-wire.ts);
+ * an event that arrives without it is checked like any other (slower, never wrong).
  */
 export const SERVER_ASSIGNED_ID: unique symbol = Symbol("serverAssignedId");
 
@@ -53,6 +53,11 @@ export interface RejectedEvent {
 export interface SessionBatch {
   session_id: string;
   events: IngestEvent[];
+  /**
+   * The same events as a stored-batch body (batch-codec.ts), when they came from another node
+   * that way (session-wire.ts): published as they are if the session actor keeps every event.
+   */
+  encoded?: Uint8Array;
 }
 
 /** What the edge sends to a session actor: every session of one request that this actor owns. */

@@ -25,46 +25,9 @@ import {
   type StreamConfig,
   type StreamInfo,
 } from "nats";
-import { Packr } from "msgpackr";
+import { decodeBatch, encodeBatch } from "./batch-codec";
 import type { IngestEvent } from "./event";
 import type { Logger } from "./logger";
-
-// ---------------------------------------------------------------------------------------------
-// Batch codec
-// ---------------------------------------------------------------------------------------------
-
-/**
- * Stored messages outlive the process that wrote them, so the format must decode without any
- * state from the writer: msgpackr records WITHOUT shared `structures` and without `sequential`
- * (the same choice as msgpack-serializer.ts, not imported to keep Moleculer out of this module):
- * each message carries its own key lists, written once per message rather than once per event.
- * `mapsAsObjects`: maps decode to plain objects, as JSON would. `copyBuffers`: message data is
- * a view of the client's socket read buffer; a `bin` value in an event must not pin it.
- */
-const batchCodec = new Packr({ useRecords: true, mapsAsObjects: true, copyBuffers: true });
-
-/**
- * A batch -> one message body: a MessagePack array of events. A future format change should
- * add a header (e.g. a content type) rather than guess from the bytes.
- */
-export function encodeBatch(events: IngestEvent[]): Uint8Array {
-  return batchCodec.pack(events);
-}
-
-/** One message body -> its events. Throws on bytes that are not a batch. */
-export function decodeBatch(data: Uint8Array): IngestEvent[] {
-  const value: unknown = batchCodec.unpack(data);
-  if (!Array.isArray(value)) {
-    throw new TypeError(`decodeBatch: expected an array of events, got ${typeof value}`);
-  }
-  // Shallow check only: the producer is our own encodeBatch; full validation happened at the edge.
-  for (const e of value) {
-    if (e === null || typeof e !== "object" || typeof (e as { event_id?: unknown }).event_id !== "string") {
-      throw new TypeError("decodeBatch: element is not an IngestEvent");
-    }
-  }
-  return value as IngestEvent[];
-}
 
 // ---------------------------------------------------------------------------------------------
 // Stream

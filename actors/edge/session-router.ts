@@ -11,6 +11,7 @@
 import { Errors, type ServiceBroker } from "moleculer";
 import type { SessionBatch, SessionIngestRequest, SessionIngestResult } from "../common/event";
 import { ServiceRing } from "../common/service-ring";
+import { toWire, type WireSessionIngestRequest } from "../common/session-wire";
 
 export const SESSION_DRAINING = "SESSION_DRAINING";
 
@@ -97,8 +98,13 @@ export class SessionRouter {
   }
 
   private call(tenantId: string, sessions: SessionBatch[], nodeID: string | undefined): Promise<SessionIngestResult> {
-    const request: SessionIngestRequest = { tenant_id: tenantId, sessions };
-    return this.broker.call<SessionIngestResult, SessionIngestRequest>("session.ingest", request, {
+    // To another node the events go as stored-batch bodies, which its actor can publish as they
+    // are (session-wire.ts); to this node's own actor, as the objects themselves.
+    const request: SessionIngestRequest | WireSessionIngestRequest =
+      nodeID === undefined || nodeID === this.broker.nodeID
+        ? { tenant_id: tenantId, sessions }
+        : { tenant_id: tenantId, wire: sessions.map(toWire) };
+    return this.broker.call<SessionIngestResult, SessionIngestRequest | WireSessionIngestRequest>("session.ingest", request, {
       nodeID,
       timeout: this.options.callTimeoutMs,
       retries: 0,

@@ -1,23 +1,32 @@
 /**
- * Joins the events handed over in one event-loop turn into a single downstream call: many
+ * Joins the items handed over in one event-loop turn into a single downstream call: many
  * session mailboxes finish their turns in the same tick, and they should cost one storage call
  * (or one JetStream publish), not one each. Order of `add` calls is the order in the batch.
  */
 export class Coalescer<T> {
   private items: T[] = [];
+  private weight = 0;
   private waiters: Array<{ resolve: () => void; reject: (err: unknown) => void }> = [];
   private scheduled = false;
 
+  /**
+   * `maxWeight`: a call is sent at once when its items weigh this much (`weigh`: 1 per item
+   * unless given, e.g. the events in a piece of a batch).
+   */
   constructor(
     private readonly send: (items: T[]) => Promise<void>,
-    private readonly maxItems: number,
+    private readonly maxWeight: number,
+    private readonly weigh?: (item: T) => number,
   ) {}
 
   add(items: readonly T[]): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      for (const item of items) this.items.push(item);
+      for (const item of items) {
+        this.items.push(item);
+        this.weight += this.weigh ? this.weigh(item) : 1;
+      }
       this.waiters.push({ resolve, reject });
-      if (this.items.length >= this.maxItems) this.drain();
+      if (this.weight >= this.maxWeight) this.drain();
       else if (!this.scheduled) {
         this.scheduled = true;
         setImmediate(() => this.drain());
@@ -31,6 +40,7 @@ export class Coalescer<T> {
     const items = this.items;
     const waiters = this.waiters;
     this.items = [];
+    this.weight = 0;
     this.waiters = [];
     this.send(items).then(
       () => waiters.forEach((w) => w.resolve()),

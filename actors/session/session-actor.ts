@@ -7,7 +7,7 @@
  */
 import { EventIdWindow, parseUuid } from "../common/event-id-window";
 import { ScopedLru } from "../common/scoped-lru";
-import { hasServerAssignedId, type IngestEvent, type SessionIngestRequest, type SessionIngestResult } from "../common/event";
+import { hasServerAssignedId, type IngestEvent, type SessionBatch, type SessionIngestRequest, type SessionIngestResult } from "../common/event";
 import { MailboxRegistry } from "./mailbox";
 
 export interface SessionActorOptions {
@@ -15,8 +15,12 @@ export interface SessionActorOptions {
   dedupWindow: number;
   /** Sessions whose last seq is remembered. */
   seqWindow?: number;
-  /** Makes events durable; resolves only when they are (fsynced file, JetStream ack, ...). */
-  persist: (events: IngestEvent[]) => Promise<void>;
+  /**
+   * Makes events durable; resolves only when they are (fsynced file, JetStream ack, ...).
+   * `encoded`: the same events as a stored-batch body, when the batch arrived as one and every
+   * event was kept (session-wire.ts), for a durable path that can store those bytes as they are.
+   */
+  persist: (events: IngestEvent[], encoded?: Uint8Array) => Promise<void>;
   /** Called, in session order, with each batch once it is durable (the forwarder's feed). */
   onDurable?: (events: IngestEvent[]) => void;
 }
@@ -52,7 +56,7 @@ export class SessionActor {
     if (this.draining) throw new Error("session actor is draining");
     const totals: SessionIngestStats = { accepted: 0, duplicates: 0, seqGaps: 0, seqDuplicates: 0 };
     const turns = request.sessions.map((batch) =>
-      this.mailboxes.post(`${request.tenant_id}\u0000${batch.session_id}`, () => this.turn(batch.events, totals)),
+      this.mailboxes.post(`${request.tenant_id}\u0000${batch.session_id}`, () => this.turn(batch, totals)),
     );
     await Promise.all(turns);
     return totals;
@@ -65,11 +69,13 @@ export class SessionActor {
   }
 
   /** One session's batch (every event has the same tenant and session): dedup, persist, track seq. */
-  private async turn(events: IngestEvent[], totals: SessionIngestStats): Promise<void> {
+  private async turn(batch: SessionBatch, totals: SessionIngestStats): Promise<void> {
+    const events = batch.events;
     const kept = this.seen ? new KeptIds(events.length) : null;
     const fresh = this.withoutDuplicates(events, totals, kept);
     if (fresh.length === 0) return;
-    await this.options.persist(fresh);
+    // The body the batch came in holds every event, so it stands for `fresh` only if none was dropped.
+    await this.options.persist(fresh, fresh === events ? batch.encoded : undefined);
     this.trackSeq(fresh, totals);
     // Remember ids only once durable: a failed write must not turn the client's retry into a "duplicate".
     if (this.seen && kept) {

@@ -13,6 +13,7 @@ import type { Config } from "../../config/env";
 import type { IngestEvent, SessionIngestRequest } from "../common/event";
 import { serviceAvailable } from "../common/broker";
 import { eventStreamLink } from "../common/event-stream";
+import { fromWire, type WireSessionIngestRequest } from "../common/session-wire";
 import { METRIC } from "../common/metrics";
 import { SESSION_DRAINING } from "../edge/session-router";
 import { Coalescer } from "./coalescer";
@@ -36,12 +37,14 @@ export function createSessionService(config: Config): ServiceSchema {
         },
       },
       ingest: {
-        async handler(ctx: Context<SessionIngestRequest>): Promise<SessionIngestStats> {
+        async handler(ctx: Context<SessionIngestRequest | WireSessionIngestRequest>): Promise<SessionIngestStats> {
           if (!actor || actor.isDraining) {
             // The edge sends these sessions to their next owner.
             throw new Errors.MoleculerRetryableError("session actor is draining", 503, SESSION_DRAINING);
           }
-          const stats = await actor.ingest(ctx.params);
+          const params = ctx.params;
+          const request: SessionIngestRequest = "wire" in params ? { tenant_id: params.tenant_id, sessions: params.wire.map(fromWire) } : params;
+          const stats = await actor.ingest(request);
           const metrics = this.broker.metrics;
           if (stats.seqGaps > 0) metrics.increment(METRIC.seqGaps, undefined, stats.seqGaps);
           if (stats.seqDuplicates > 0) metrics.increment(METRIC.seqDuplicates, undefined, stats.seqDuplicates);
@@ -52,7 +55,7 @@ export function createSessionService(config: Config): ServiceSchema {
     async started() {
       const broker: ServiceBroker = this.broker;
       const logger = this.logger;
-      let persist: (events: IngestEvent[]) => Promise<void>;
+      let persist: (events: IngestEvent[], encoded?: Uint8Array) => Promise<void>;
       let onDurable: ((events: IngestEvent[]) => void) | undefined;
       if (config.natsUrl) {
         const link = await eventStreamLink(config, logger);
@@ -64,7 +67,7 @@ export function createSessionService(config: Config): ServiceSchema {
           publishTimeoutMs: 5_000,
           maxCoalescedEvents: config.batchMaxEvents,
         });
-        persist = (events) => persister.persist(events);
+        persist = (events, encoded) => persister.persist(events, encoded);
       } else {
         const toStorage = new Coalescer<IngestEvent>(
           (events) => broker.call("storage-writer.write", { events }),

@@ -2,14 +2,13 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { Events, connect, nanos, type JetStreamClient, type JetStreamManager, type NatsConnection } from "nats";
 import {
   BatchConsumer,
-  decodeBatch,
-  encodeBatch,
   ensureEventStream,
   publishBatch,
   type BatchConsumerOptions,
   type BatchMessage,
   type EventStreamConfig,
 } from "../../actors/common/jetstream";
+import { decodeBatch } from "../../actors/common/batch-codec";
 import type { IngestEvent } from "../../actors/common/event";
 import { startNatsServer, type NatsServerHandle } from "../support/nats-server";
 
@@ -74,16 +73,6 @@ afterEach(async () => {
 afterAll(async () => {
   await nc?.close();
   await server?.stop();
-});
-
-describe("batch codec", () => {
-  it("round-trips events exactly and rejects non-batches", () => {
-    const events = makeEvents(500, "codec");
-    expect(decodeBatch(encodeBatch(events))).toStrictEqual(events);
-    expect(decodeBatch(encodeBatch([]))).toStrictEqual([]);
-    expect(() => decodeBatch(encodeBatch({ not: "a batch" } as unknown as IngestEvent[]))).toThrow(TypeError);
-    expect(() => decodeBatch(encodeBatch([{ x: 1 }] as unknown as IngestEvent[]))).toThrow(TypeError);
-  });
 });
 
 describe("ensureEventStream", () => {

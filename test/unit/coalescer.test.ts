@@ -138,4 +138,25 @@ describe("Coalescer", () => {
     await Promise.all(all);
     expect(sent).toEqual(Array.from({ length: 100 }, (_, i) => i));
   });
+
+  it("with a weight per item, sends at once when the items weigh maxWeight, not when they number it", async () => {
+    const sends: number[][][] = [];
+    const c = new Coalescer<number[]>(
+      async (items) => {
+        sends.push(items.map((item) => [...item]));
+      },
+      10,
+      (item) => item.length,
+    );
+    const a = c.add([[1, 2, 3]]);
+    const b = c.add([[4, 5, 6, 7]]);
+    // 7 of 10: nothing yet.
+    expect(sends).toEqual([]);
+    const d = c.add([[8, 9, 10]]);
+    // 10 of 10: sent synchronously, before the tick ends.
+    expect(sends).toEqual([[[1, 2, 3], [4, 5, 6, 7], [8, 9, 10]]]);
+    const e = c.add([[11]]);
+    await Promise.all([a, b, d, e]);
+    expect(sends).toEqual([[[1, 2, 3], [4, 5, 6, 7], [8, 9, 10]], [[11]]]);
+  });
 });

@@ -304,6 +304,37 @@ describe("SessionActor duplicates", () => {
   });
 });
 
+describe("SessionActor encoded batches", () => {
+  const body = new Uint8Array([0x91, 0xc0]);
+  const run = async (request: SessionIngestRequest) => {
+    const calls: Array<{ ids: string[]; encoded: Uint8Array | undefined }> = [];
+    const actor = new SessionActor({
+      dedupWindow: 1_000,
+      persist: async (events, encoded) => {
+        calls.push({ ids: ids(events), encoded });
+      },
+    });
+    await actor.ingest(request);
+    return { actor, calls };
+  };
+
+  it("persists the batch's body with its events when every event is kept", async () => {
+    const { calls } = await run({ tenant_id: "t1", sessions: [{ session_id: "s1", events: [ev("t1", "s1", "a"), ev("t1", "s1", "b")], encoded: body }] });
+    expect(calls).toEqual([{ ids: ["a", "b"], encoded: body }]);
+  });
+
+  it("drops the body when a duplicate is left out (it would store the duplicate again)", async () => {
+    const { actor, calls } = await run(s1("a"));
+    await actor.ingest({ tenant_id: "t1", sessions: [{ session_id: "s1", events: [ev("t1", "s1", "a"), ev("t1", "s1", "b")], encoded: body }] });
+    await actor.ingest({ tenant_id: "t1", sessions: [{ session_id: "s1", events: [ev("t1", "s1", "c"), ev("t1", "s1", "c")], encoded: body }] });
+    expect(calls).toEqual([
+      { ids: ["a"], encoded: undefined },
+      { ids: ["b"], encoded: undefined },
+      { ids: ["c"], encoded: undefined },
+    ]);
+  });
+});
+
 describe("SessionActor failed persist", () => {
   it("rejects ingest with the persist error, and the retry of the same events is not a duplicate", async () => {
     const boom = new Error("storage down");
