@@ -10,22 +10,9 @@ import {
 } from "../../actors/common/jetstream";
 import { decodeBatch } from "../../actors/common/batch-codec";
 import type { IngestEvent } from "../../actors/common/event";
+import { makeStreamEvents } from "../support/stream-events";
 import { startNatsServer, type NatsServerHandle } from "../support/nats-server";
 
-function makeEvents(n: number, tag: string): IngestEvent[] {
-  return Array.from({ length: n }, (_, i) => ({
-    tenant_id: "tenant-1",
-    event_id: `${tag}-${i}`,
-    event_name: "purchase",
-    session_id: `sess-${i % 3}`,
-    seq: i % 4 === 0 ? null : i,
-    user_id: i % 2 === 0 ? null : `u-${i}`,
-    channel: "web",
-    timestamp: 1_700_000_000_000 + i,
-    received_at: 1_700_000_000_900 + i,
-    properties: i % 2 === 0 ? {} : { price: i / 4, items: [{ sku: `s${i}`, qty: i }], note: "ünï ✓" },
-  }));
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -101,7 +88,7 @@ describe("ensureEventStream", () => {
 describe("publishBatch", () => {
   it("stores each batch as one message that reads back intact", async () => {
     const { name, subject } = await freshStream();
-    const batches = [makeEvents(1, "a"), makeEvents(250, "b"), makeEvents(1000, "c")];
+    const batches = [makeStreamEvents(1, "a"), makeStreamEvents(250, "b"), makeStreamEvents(1000, "c")];
     const seqs: number[] = [];
     for (const [i, b] of batches.entries()) {
       const r = await publishBatch(js, subject, b, `batch-${i}`);
@@ -118,7 +105,7 @@ describe("publishBatch", () => {
 
   it("treats the same msgId as a duplicate and stores it once", async () => {
     const { name, subject } = await freshStream();
-    const events = makeEvents(10, "dup");
+    const events = makeStreamEvents(10, "dup");
     const first = await publishBatch(js, subject, events, "req-42:sess-1");
     const again = await publishBatch(js, subject, events, "req-42:sess-1");
     expect(first).toEqual({ seq: 1, duplicate: false });
@@ -135,7 +122,7 @@ describe("BatchConsumer", () => {
     const { name, subject } = await freshStream();
     const sent = new Map<string, IngestEvent[]>();
     for (let i = 0; i < 40; i++) {
-      const events = makeEvents(1 + (i % 5), `m${i}`);
+      const events = makeStreamEvents(1 + (i % 5), `m${i}`);
       sent.set(`m${i}`, events);
       await publishBatch(js, subject, events, `m${i}`);
     }
@@ -183,7 +170,7 @@ describe("BatchConsumer", () => {
     await Promise.all([make(0).start(), make(1).start()]);
     const total = 200;
     await Promise.all(
-      Array.from({ length: total }, (_, i) => publishBatch(js, subject, makeEvents(2, `g${i}`), `g${i}`)),
+      Array.from({ length: total }, (_, i) => publishBatch(js, subject, makeStreamEvents(2, `g${i}`), `g${i}`)),
     );
     await expect.poll(() => seen[0]!.size + seen[1]!.size, { timeout: 10_000 }).toBe(total);
     const [a, b] = seen as [Map<number, number>, Map<number, number>];
@@ -206,7 +193,7 @@ describe("BatchConsumer", () => {
       },
     });
     await lazy.start();
-    for (let i = 0; i < 3; i++) await publishBatch(js, subject, makeEvents(3, `r${i}`), `r${i}`);
+    for (let i = 0; i < 3; i++) await publishBatch(js, subject, makeStreamEvents(3, `r${i}`), `r${i}`);
     await expect.poll(() => lazySeen.length, { timeout: 3_000 }).toBe(3);
     const deliveredAt = Date.now();
     await lazy.stop();
@@ -228,7 +215,7 @@ describe("BatchConsumer", () => {
     expect(Date.now() - deliveredAt).toBeGreaterThanOrEqual(900); // not before ack_wait
     expect(redelivered.map((m) => m.seq).sort()).toEqual([1, 2, 3]);
     expect(redelivered.every((m) => m.redelivered && m.deliveryCount === 2)).toBe(true);
-    expect(redelivered.find((m) => m.seq === 2)?.events).toStrictEqual(makeEvents(3, "r1"));
+    expect(redelivered.find((m) => m.seq === 2)?.events).toStrictEqual(makeStreamEvents(3, "r1"));
   });
 
   it("naks with a delay when the handler throws, then redelivers", async () => {
@@ -245,7 +232,7 @@ describe("BatchConsumer", () => {
       },
     });
     await c.start();
-    await publishBatch(js, subject, makeEvents(2, "f0"), "f0");
+    await publishBatch(js, subject, makeStreamEvents(2, "f0"), "f0");
     await expect.poll(() => calls.length, { timeout: 5_000 }).toBe(2);
     const [failed, retry] = calls as [(typeof calls)[0], (typeof calls)[0]];
     expect(failed).toMatchObject({ seqs: [1], redelivered: [false] });
@@ -270,7 +257,7 @@ describe("BatchConsumer", () => {
       },
     });
     await c.start();
-    await publishBatch(js, subject, makeEvents(1, "x"), "x");
+    await publishBatch(js, subject, makeStreamEvents(1, "x"), "x");
     await expect.poll(() => seen, { timeout: 3_000 }).toEqual([1]);
     await sleep(600); // several nak delays: a wrongly nak'ed message would be back by now
     expect(seen).toEqual([1]);
@@ -280,7 +267,7 @@ describe("BatchConsumer", () => {
   it("terminates an undecodable message and keeps going", async () => {
     const { name, subject } = await freshStream();
     await js.publish(subject, new TextEncoder().encode("not msgpack {"), { msgID: "junk" });
-    await publishBatch(js, subject, makeEvents(2, "ok"), "ok");
+    await publishBatch(js, subject, makeStreamEvents(2, "ok"), "ok");
     const handled: number[] = [];
     const c = consumer({
       stream: name,
@@ -321,11 +308,11 @@ describe("BatchConsumer", () => {
     });
     await first.start();
     expect(first.running).toBe(true);
-    await publishBatch(js, subject, makeEvents(1, "s0"), "s0");
+    await publishBatch(js, subject, makeStreamEvents(1, "s0"), "s0");
     await inHandler;
     // These land in the still-open fetch while the handler is blocked.
-    await publishBatch(js, subject, makeEvents(1, "s1"), "s1");
-    await publishBatch(js, subject, makeEvents(1, "s2"), "s2");
+    await publishBatch(js, subject, makeStreamEvents(1, "s1"), "s1");
+    await publishBatch(js, subject, makeStreamEvents(1, "s2"), "s2");
 
     let stopped = false;
     const stopping = first.stop().then(() => {
@@ -342,7 +329,7 @@ describe("BatchConsumer", () => {
     expect(firstSeen).toEqual([1]);
 
     // Published after stop: the stopped consumer must not take it.
-    await publishBatch(js, subject, makeEvents(1, "s3"), "s3");
+    await publishBatch(js, subject, makeStreamEvents(1, "s3"), "s3");
     await sleep(300);
     expect(firstSeen).toEqual([1]);
 
@@ -376,7 +363,7 @@ describe("durability across a server crash", () => {
     const own = await connect({ servers: server.url, reconnectTimeWait: 100, maxReconnectAttempts: -1 });
     try {
       const ownJs = own.jetstream();
-      const events = makeEvents(100, "crash");
+      const events = makeStreamEvents(100, "crash");
       const first = await publishBatch(ownJs, subject, events, "crash-1");
       const reconnected = (async () => {
         for await (const st of own.status()) if (st.type === Events.Reconnect) return;

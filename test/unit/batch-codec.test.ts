@@ -5,21 +5,8 @@ import { decodeBatch, encodeBatch, joinBatches } from "../../actors/common/batch
 import { SERVER_ASSIGNED_ID, hasServerAssignedId, type IngestEvent } from "../../actors/common/event";
 import { fromWire, toWire } from "../../actors/common/session-wire";
 import { encodePieces } from "../../actors/session/stream-persister";
+import { makeStreamEvents } from "../support/stream-events";
 
-function makeEvents(n: number, tag: string, session = (i: number) => `sess-${i % 3}`): IngestEvent[] {
-  return Array.from({ length: n }, (_, i) => ({
-    tenant_id: "tenant-1",
-    event_id: `${tag}-${i}`,
-    event_name: "purchase",
-    session_id: session(i),
-    seq: i % 4 === 0 ? null : i,
-    user_id: i % 2 === 0 ? null : `u-${i}`,
-    channel: "web",
-    timestamp: 1_700_000_000_000 + i,
-    received_at: 1_700_000_000_900 + i,
-    properties: i % 2 === 0 ? {} : { price: i / 4, items: [{ sku: `s${i}`, qty: i }], note: "ünï ✓" },
-  }));
-}
 
 /** Events whose properties take many shapes: more record definitions than one byte of ids holds. */
 const arbitraryEvents = fc.array(
@@ -33,13 +20,13 @@ const arbitraryEvents = fc.array(
   specs.map(({ id, keys, nested }, i): IngestEvent => {
     const properties: Record<string, unknown> = {};
     for (const k of keys) properties[`${k}${i % 7}`] = nested ? { [`n${k}`]: [i, { z: k }] } : i;
-    return { ...makeEvents(1, id)[0]!, properties };
+    return { ...makeStreamEvents(1, id)[0]!, properties };
   }),
 );
 
 describe("batch codec", () => {
   it("round-trips events exactly and rejects non-batches", () => {
-    const events = makeEvents(500, "codec");
+    const events = makeStreamEvents(500, "codec");
     expect(decodeBatch(encodeBatch(events))).toStrictEqual(events);
     expect(decodeBatch(encodeBatch([]))).toStrictEqual([]);
     expect(() => decodeBatch(encodeBatch({ not: "a batch" } as unknown as IngestEvent[]))).toThrow(TypeError);
@@ -53,7 +40,7 @@ describe("batch codec", () => {
         expect(decodeBatch(joined)).toStrictEqual(batches.flat());
         // Also for a reader that has decoded other bodies before (its record ids are taken).
         const reader = new Packr({ useRecords: true, mapsAsObjects: true });
-        reader.unpack(encodeBatch(makeEvents(3, "before")) as Buffer);
+        reader.unpack(encodeBatch(makeStreamEvents(3, "before")) as Buffer);
         expect(reader.unpack(joined as Buffer)).toStrictEqual(batches.flat());
       }),
       { numRuns: 300 },
@@ -61,13 +48,13 @@ describe("batch codec", () => {
   });
 
   it.each([0, 1, 15, 16, 65_535, 65_536])("joinBatches reads each array header size (%i events in a body)", (n) => {
-    const events = makeEvents(n, "h");
-    const tail = makeEvents(2, "tail");
+    const events = makeStreamEvents(n, "h");
+    const tail = makeStreamEvents(2, "tail");
     expect(decodeBatch(joinBatches([encodeBatch(events), encodeBatch(tail)]))).toStrictEqual([...events, ...tail]);
   });
 
   it("joinBatches hands a lone body back as it is, and refuses bytes that are not an array", () => {
-    const body = encodeBatch(makeEvents(3, "one"));
+    const body = encodeBatch(makeStreamEvents(3, "one"));
     expect(joinBatches([body])).toBe(body);
     expect(() => joinBatches([body, new Packr().pack({ not: "an array" })])).toThrow(/must be a MessagePack array/);
     expect(() => joinBatches([body, new Uint8Array(0)])).toThrow(TypeError);
@@ -78,7 +65,7 @@ describe("session wire form", () => {
   it("round-trips a session batch, with the server-assigned marks, and keeps the body as the batch's encoded form", () => {
     fc.assert(
       fc.property(fc.array(fc.boolean(), { maxLength: 70 }), (marks) => {
-        const events = makeEvents(marks.length, "w", () => "s1");
+        const events = makeStreamEvents(marks.length, "w", () => "s1");
         events.forEach((event, i) => {
           if (marks[i]) (event as { [SERVER_ASSIGNED_ID]?: true })[SERVER_ASSIGNED_ID] = true;
         });
@@ -95,10 +82,10 @@ describe("session wire form", () => {
   });
 
   it("fromWire copies the body: the transport may reuse the bytes it read", () => {
-    const wire = toWire({ session_id: "s1", events: makeEvents(5, "copy", () => "s1") });
+    const wire = toWire({ session_id: "s1", events: makeStreamEvents(5, "copy", () => "s1") });
     const back = fromWire(wire);
     wire.body.fill(0);
-    expect(decodeBatch(back.encoded!)).toStrictEqual(makeEvents(5, "copy", () => "s1"));
+    expect(decodeBatch(back.encoded!)).toStrictEqual(makeStreamEvents(5, "copy", () => "s1"));
   });
 
   it("fromWire refuses a body that is not a batch", () => {
@@ -118,9 +105,9 @@ describe("encodePieces", () => {
   });
 
   it("does not pack a made piece again: its bytes are what the message carries", () => {
-    const events = makeEvents(4, "made", () => "s1");
+    const events = makeStreamEvents(4, "made", () => "s1");
     // Bytes that decode to different events than `events` show which ones were used.
-    const stand_in = makeEvents(4, "stand-in", () => "s1");
+    const stand_in = makeStreamEvents(4, "stand-in", () => "s1");
     const body = encodePieces([{ events, encoded: encodeBatch(stand_in).slice() }]);
     expect(decodeBatch(body)).toStrictEqual(stand_in);
   });
