@@ -56,11 +56,19 @@ describe("IngestClient", () => {
     const { calls, url } = await server(accept);
     const client = newClient(url, { maxBatchEvents: 4, maxBatchDelayMs: 30 });
     for (let i = 0; i < 9; i++) client.track({ event_id: `e${i}`, event_name: "x", session_id: "s" });
-    client.track({ event_name: "no id", session_id: "s" });
+    const noId = { event_name: "no id", session_id: "s" };
+    client.track(noId);
+    const nullId = { event_name: "null id", session_id: "s", event_id: null, messageId: undefined };
+    client.track(nullId);
     await client.flush();
-    expect(calls.map((c) => c.ids.length)).toEqual([4, 4, 2]);
+    expect(calls.map((c) => c.ids.length)).toEqual([4, 4, 3]);
     expect(calls[2]!.ids[1]).toMatch(/^[0-9a-f-]{36}$/);
-    expect(client.stats()).toMatchObject({ sent: 3, acked: 3, resent: 0, eventsAcked: 10 });
+    expect(calls[2]!.ids[2]).toMatch(/^[0-9a-f-]{36}$/);
+    expect(calls[2]!.ids[2]).not.toBe(calls[2]!.ids[1]);
+    // The caller's objects are not changed.
+    expect(noId).toEqual({ event_name: "no id", session_id: "s" });
+    expect(nullId.event_id).toBeNull();
+    expect(client.stats()).toMatchObject({ sent: 3, acked: 3, resent: 0, eventsAcked: 11 });
 
     // A lone event goes out after maxBatchDelayMs without a flush.
     client.track({ event_id: "late", event_name: "x" });
