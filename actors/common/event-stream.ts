@@ -39,6 +39,10 @@ export function eventStreamLink(config: Config, logger: Logger): Promise<EventSt
       name: `ingest-${config.nodeId}`,
       maxReconnectAttempts: -1,
       reconnectTimeWait: 500,
+      // Without this the client captures a stack trace (two Error objects) for every request,
+      // i.e. every JetStream publish and pull: measured at 8% of the node's busy time with
+      // single-event requests. Timeouts still reject with a NatsError, made when they fire.
+      noAsyncTraces: true,
     });
     void (async () => {
       for await (const status of nc.status()) {
