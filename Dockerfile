@@ -19,6 +19,8 @@ COPY config/schemas ./config/schemas
 EXPOSE 8080
 # SIGTERM drains the node (finishes in-flight batches) within SHUTDOWN_TIMEOUT_MS.
 STOPSIGNAL SIGTERM
-# The same V8 flags as `npm start` (package.json): a 64 MB young generation, so the events a
-# batch holds while it waits for storage die young instead of being copied into the old one.
-CMD ["node", "--max-semi-space-size=128", "dist/nodes/node.js"]
+# The image runs cluster nodes (docker-compose.yml), so it has the V8 flags of `npm run
+# start:cluster` (package.json): a 64 MB young generation, large enough that the events a batch
+# holds while it waits for storage die young, small enough that a node with 100,000 live
+# sessions stays under 400 MB (README.md, "Launch flags"). Single-process: `npm start`'s 128.
+CMD ["node", "--max-semi-space-size=64", "dist/nodes/node.js"]

@@ -20,6 +20,8 @@
  *          --no-readme (a full run, without --only, also puts its tables into README.md; this skips that)
  *          --node-env=K=V,K2=V2 (extra environment for every node, e.g. BATCH_MAX_WAIT_MS=50)
  *          --node-args="<flags>" (extra node/V8 flags for every node process)
+ *          --jetstream (rss and a-d against one node with NATS_URL set: acks on the JetStream publish,
+ *            its storage writer consuming the stream; such a run does not update README.md)
  *          --node-root=<dir> (run the node from another checkout's dist/, e.g. a build of the
  *            code before an optimisation, for before/after numbers on the same machine)
  *          --storage-dir=<dir> (where clickhouse-server, nats-server and the nodes keep their data;
@@ -52,6 +54,8 @@ const args = Object.fromEntries(
 const NODE_ARGS = typeof args["node-args"] === "string" ? args["node-args"].split(" ").filter(Boolean) : [];
 const NODE_ROOT = typeof args["node-root"] === "string" ? path.resolve(args["node-root"]) : servers.ROOT;
 const ONLY = args.only ? new Set(String(args.only).split(",")) : null;
+/** Single-node steps against one node with NATS (JetStream acks) instead of the single-process node. */
+const JETSTREAM = Boolean(args.jetstream);
 const wants = (step) => !ONLY || ONLY.has(step);
 const DURATION = Number(args.duration ?? 20);
 const CEILING_DURATION = Math.min(DURATION, 10);
@@ -272,6 +276,7 @@ async function main() {
       storageDir,
       storageFs: describeFilesystem(storageDir) + (scratch?.dir ? ", a loop-mounted image on this machine's disk" : ""),
       storageNote,
+      singleNode: JETSTREAM ? "jetstream" : "single-process",
     },
     ceilings: {},
     scenarios: [],
@@ -343,10 +348,15 @@ async function main() {
     const singleSteps = ["rss", "a", "b", "c", "d"].filter(wants);
     if (singleSteps.length > 0) {
       const nodeArgs = [...NODE_ARGS, ...(args["cpu-prof"] ? ["--cpu-prof", `--cpu-prof-dir=${path.join(TMP, "prof")}`] : [])];
-      log("starting single-process node (ClickHouse sink)");
-      const node = await servers.startNode(singleNodeEnv(ch), { nodeArgs, root: NODE_ROOT });
+      // --jetstream: the same steps against one node with NATS_URL set (acks on the JetStream
+      // publish, the node's storage writer consuming the stream), the deployment an operator
+      // picks when ack latency should not wait for a ClickHouse insert.
+      const nats = JETSTREAM ? await servers.startNats() : null;
+      if (nats) cleanups.push(() => nats.stop());
+      log(nats ? "starting one node with NATS (JetStream acks, ClickHouse storage writer)" : "starting single-process node (ClickHouse sink)");
+      const node = await servers.startNode({ ...singleNodeEnv(ch), ...(nats ? { NATS_URL: nats.url } : {}) }, { nodeArgs, root: NODE_ROOT });
       cleanups.push(() => node.stop());
-      const pids = { node: node.pid, clickhouse: ch.pid, loadgen: self };
+      const pids = { node: node.pid, ...(nats ? { nats: nats.pid } : {}), clickhouse: ch.pid, loadgen: self };
 
       if (wants("rss")) {
         await sleep(2000);
@@ -456,6 +466,10 @@ async function main() {
       }
       await node.stop();
       cleanups.pop();
+      if (nats) {
+        await nats.stop();
+        cleanups.pop();
+      }
     }
 
     // ---------------------------------------------------------------- 3-node cluster
@@ -539,7 +553,7 @@ function finish(result, startedAt) {
     fs.writeFileSync(path.join(RESULTS, `${stamp}.json`), JSON.stringify(result, null, 2) + "\n");
     fs.writeFileSync(path.join(RESULTS, `${stamp}.md`), markdown + "\n");
     log(`wrote bench/results/${stamp}.json and .md`);
-    if (!ONLY && !args["no-readme"] && updateReadme(README, markdown, `${stamp}.md`)) log("updated the Benchmarks table in README.md");
+    if (!ONLY && !JETSTREAM && !args["no-readme"] && updateReadme(README, markdown, `${stamp}.md`)) log("updated the Benchmarks table in README.md");
   }
 }
 

@@ -36,6 +36,10 @@ function renderMarkdown(result) {
   const m = result.machine;
   const lines = [];
   lines.push(`Run ${result.startedAt}${result.label ? ` (${result.label})` : ""}. Machine: ${m.cpuModel}, ${m.cores} cores, ${m.memoryGb} GB RAM, ${m.os}; Node ${m.node}; ${m.natsServer}; ClickHouse ${m.clickhouseServer ?? m.clickhouse}. Node(s), nats-server, clickhouse-server and the load generator all share the machine${dataLine(result.settings)}. Load average at start ${m.loadavgAtStart.join(" ")}.`);
+  if (result.settings?.singleNode === "jetstream") {
+    lines.push("");
+    lines.push("Single-node steps (memory, a–d) ran against one node with `NATS_URL` set (`--jetstream`): clients are acked on the JetStream publish and the node's storage writer inserts what it consumes from the stream, instead of the single-process node acking after the ClickHouse insert.");
+  }
   lines.push("");
   const c = result.ceilings;
   if (c && c.httpBatch) {
@@ -93,9 +97,11 @@ function renderMarkdown(result) {
     lines.push("");
     lines.push("| Measurement | RSS MB | target | met? |");
     lines.push("|---|---:|---|---|");
-    if (mem.idleNodeRssMb !== undefined) lines.push(`| Idle single-process node (ClickHouse sink) | ${mem.idleNodeRssMb} | < 150 MB | ${mem.idleMet ? "yes" : "**no**"} |`);
+    const withNats = result.settings?.singleNode === "jetstream";
+    const single = withNats ? "node (one, with NATS)" : "single-process node (ClickHouse sink)";
+    if (mem.idleNodeRssMb !== undefined) lines.push(`| Idle ${single} | ${mem.idleNodeRssMb} | < 150 MB | ${mem.idleMet ? "yes" : "**no**"} |`);
     if (mem.clusterIdleNodeRssMb) lines.push(`| Idle cluster nodes (n1, n2, n3) | ${mem.clusterIdleNodeRssMb.join(", ")} | < 150 MB | ${mem.clusterIdleNodeRssMb.every((x) => x < 150) ? "yes" : "**no**"} |`);
-    if (mem.liveSessionsNodeRssMb !== undefined) lines.push(`| Single-process node after events from 100,000 distinct sessions | ${mem.liveSessionsNodeRssMb} | < 400 MB | ${mem.liveMet ? "yes" : "**no**"} |`);
+    if (mem.liveSessionsNodeRssMb !== undefined) lines.push(`| ${withNats ? "Node (one, with NATS)" : "Single-process node"} after events from 100,000 distinct sessions | ${mem.liveSessionsNodeRssMb} | < 400 MB | ${mem.liveMet ? "yes" : "**no**"} |`);
     lines.push("");
   }
   return lines.join("\n");

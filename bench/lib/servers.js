@@ -60,21 +60,27 @@ async function httpOk(url) {
 }
 
 /** The node/V8 flags of `npm start` (package.json), so the bench runs the node as users do. */
-function startFlags(root = ROOT) {
-  const start = JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8")).scripts.start;
-  const match = /\bnode ((?:--\S+ )*)dist\/nodes\/node\.js/.exec(start);
+/**
+ * The flags between `node` and the entry point in an npm script of `root`'s package.json:
+ * `start` (single-process) or `start:cluster` (nodes with NATS_URL). A checkout from before
+ * `start:cluster` existed gets `start`'s flags, as its cluster nodes then ran with.
+ */
+function startFlags(root = ROOT, script = "start") {
+  const scripts = JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8")).scripts;
+  const match = /\bnode ((?:--\S+ )*)dist\/nodes\/node\.js/.exec(scripts[script] ?? scripts.start);
   return match ? match[1].split(" ").filter(Boolean) : [];
 }
 
 /**
- * Starts `node <npm start's flags> dist/nodes/node.js` (with extra `nodeArgs` such as --cpu-prof) and waits for /ready.
+ * Starts `node <the npm script's flags> dist/nodes/node.js` (with extra `nodeArgs` such as --cpu-prof) and waits for /ready.
+ * The script is `start:cluster` when `env` sets NATS_URL, `start` otherwise, as an operator runs them.
  * `root` is the checkout whose dist/ runs (default this one; another build for before/after runs).
  * Returns { url, port, pid, output(), stop() }.
  */
 async function startNode(env, { nodeArgs = [], readyTimeoutMs = 60_000, root = ROOT } = {}) {
   const port = await freePort();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "ingest-bench-"));
-  const child = spawn(process.execPath, [...startFlags(root), ...nodeArgs, path.join(root, "dist/nodes/node.js")], {
+  const child = spawn(process.execPath, [...startFlags(root, env.NATS_URL ? "start:cluster" : "start"), ...nodeArgs, path.join(root, "dist/nodes/node.js")], {
     cwd: root,
     env: { ...process.env, HOST: "127.0.0.1", PORT: String(port), DATA_DIR: dataDir, LOG_LEVEL: "warn", ...env },
     stdio: ["ignore", "pipe", "pipe"],
