@@ -11,9 +11,11 @@
  * `mapsAsObjects`: maps decode to plain objects, as JSON would. `copyBuffers`: message data is
  * a view of the client's socket read buffer; a `bin` value in an event must not pin it.
  */
-import { Packr } from "msgpackr";
 import type { IngestEvent } from "./event";
+import { ownMsgpackr } from "./own-msgpackr";
 
+// A msgpackr of its own: Moleculer's serializer would otherwise share (and spoil) its type feedback.
+const { Packr } = ownMsgpackr();
 const batchCodec = new Packr({ useRecords: true, mapsAsObjects: true, copyBuffers: true });
 
 /**
