@@ -13,7 +13,6 @@ import { expiredPartitions, partitionDayMs } from "../../actors/storage-writer/c
 import {
   clickHouseErrorCode,
   encodeInsertBody,
-  encodeInsertBodyInSlices,
   errorText,
   isDataError,
   toEventRow,
@@ -372,60 +371,5 @@ describe("encodeInsertBody", () => {
 
   it("is empty for an empty batch", () => {
     expect(encodeInsertBody([], 42)).toMatchObject({ chunks: [], bytes: 0, rejected: [] });
-  });
-});
-
-describe("encodeInsertBodyInSlices", () => {
-  const base: IngestEvent = {
-    tenant_id: "t1",
-    event_id: "e0",
-    event_name: "click",
-    session_id: "s1",
-    seq: 0,
-    user_id: "u",
-    channel: "web",
-    timestamp: 1_700_000_000_000,
-    received_at: 1_700_000_000_001,
-    properties: {},
-  };
-
-  it("makes what encodeInsertBody makes, for any slice size and rejected rows anywhere", async () => {
-    await fc.assert(
-      fc.asyncProperty(
-        fc.array(fc.oneof(fc.constant("bad"), fc.string({ maxLength: 3000 })), { maxLength: 60 }),
-        fc.integer({ min: 1, max: 70 }),
-        async (texts, rowsPerSlice) => {
-          const batch = texts.map((text, i): IngestEvent => ({ ...base, event_id: `e${i}`, seq: i, properties: text === "bad" ? { n: 1n } : { text } }));
-          const whole = encodeInsertBody(batch, 9);
-          const sliced = await encodeInsertBodyInSlices(batch, 9, undefined, rowsPerSlice);
-          expect(Buffer.concat(sliced.chunks)).toEqual(Buffer.concat(whole.chunks));
-          expect(sliced.bytes).toBe(whole.bytes);
-          expect(sliced.events).toEqual(whole.events);
-          expect(sliced.rejected).toEqual(whole.rejected);
-          // Nothing rejected: the batch itself, not a copy.
-          if (whole.rejected.length === 0) expect(sliced.events).toBe(batch);
-        },
-      ),
-      { numRuns: 200 },
-    );
-  });
-
-  it("lets the event loop run between slices, and only between them", async () => {
-    const batch = Array.from({ length: 10 }, (_, i): IngestEvent => ({ ...base, event_id: `e${i}`, properties: { i } }));
-    // Counts turns of the event loop while the body is formatted.
-    let turns = 0;
-    const tick = (): void => {
-      turns++;
-      if (turns < 50) setImmediate(tick);
-    };
-    setImmediate(tick);
-    const seen: number[] = [];
-    await encodeInsertBodyInSlices(batch, 1, (event) => (seen.push(turns), event.event_id), 4);
-    // Rows 0-3, 4-7 and 8-9 each in one go; a turn of the loop between the slices.
-    expect(new Set(seen.slice(0, 4)).size).toBe(1);
-    expect(new Set(seen.slice(4, 8)).size).toBe(1);
-    expect(new Set(seen.slice(8)).size).toBe(1);
-    expect(seen[4]).toBeGreaterThan(seen[3]!);
-    expect(seen[8]).toBeGreaterThan(seen[7]!);
   });
 });

@@ -300,75 +300,30 @@ export function writeEventRow(out: ChunkWriter, event: IngestEvent, insertedAt: 
  * far less garbage while events are in flight).
  */
 export function encodeInsertBody(events: readonly IngestEvent[], insertedAt: number, formatRow?: RowFormatter): InsertBody {
-  const body = new InsertBodyWriter(events, insertedAt, formatRow);
-  body.format(0, events.length);
-  return body.finish();
-}
-
-/** Rows `encodeInsertBodyInSlices` formats between two turns of the event loop (~2-4 ms of work). */
-export const ROWS_PER_SLICE = 1000;
-
-/**
- * `encodeInsertBody`, letting the event loop run between slices of `rowsPerSlice` rows: the same
- * bytes, events and rejected rows. A cluster writer's batch of ~25,000 rows held the loop for
- * 85 ms on average and up to 177 ms in one piece (3-node bench (e)), and every request and
- * JetStream ack due on that node waited that long.
- */
-export async function encodeInsertBodyInSlices(
-  events: readonly IngestEvent[],
-  insertedAt: number,
-  formatRow?: RowFormatter,
-  rowsPerSlice = ROWS_PER_SLICE,
-): Promise<InsertBody> {
-  const body = new InsertBodyWriter(events, insertedAt, formatRow);
-  for (let from = 0; from < events.length; from += rowsPerSlice) {
-    if (from > 0) await new Promise<void>((resolve) => setImmediate(resolve));
-    body.format(from, Math.min(events.length, from + rowsPerSlice));
-  }
-  return body.finish();
-}
-
-/** One INSERT's body being formatted, in as many `format` calls (in row order) as the caller likes. */
-class InsertBodyWriter {
-  private readonly out = new ChunkWriter();
-  /** The events formatted so far, once one was rejected (until then: all of them, uncopied). */
-  private included: IngestEvent[] | null = null;
-  private readonly rejected: RejectedRow[] = [];
-
-  constructor(
-    private readonly events: readonly IngestEvent[],
-    private readonly insertedAt: number,
-    private readonly formatRow: RowFormatter | undefined,
-  ) {}
-
-  /** Formats the rows of events [from, to). */
-  format(from: number, to: number): void {
-    const { out, events, insertedAt, formatRow } = this;
-    for (let i = from; i < to; i++) {
-      const event = events[i]!;
-      try {
-        if (formatRow === undefined) {
-          writeEventRow(out, event, insertedAt);
-        } else {
-          const line = formatRow(event, insertedAt) + "\n";
-          out.reserve(fieldBytesBound(line.length));
-          out.offset += out.buf.write(line, out.offset, "utf8");
-        }
-      } catch (err) {
-        // Unserialisable properties can never be inserted: quarantine now.
-        this.rejected.push({ event, raw: safeRaw(event), error: `cannot format row: ${errorText(err)}` });
-        // Copy lazily: a batch without such events (nearly all) is passed on as it is.
-        this.included ??= events.slice(0, i);
-        continue;
+  const out = new ChunkWriter();
+  let included: IngestEvent[] | null = null;
+  const rejected: RejectedRow[] = [];
+  for (let i = 0; i < events.length; i++) {
+    const event = events[i]!;
+    try {
+      if (formatRow === undefined) {
+        writeEventRow(out, event, insertedAt);
+      } else {
+        const line = formatRow(event, insertedAt) + "\n";
+        out.reserve(fieldBytesBound(line.length));
+        out.offset += out.buf.write(line, out.offset, "utf8");
       }
-      this.included?.push(event);
+    } catch (err) {
+      // Unserialisable properties can never be inserted: quarantine now.
+      rejected.push({ event, raw: safeRaw(event), error: `cannot format row: ${errorText(err)}` });
+      // Copy lazily: a batch without such events (nearly all) is passed on as it is.
+      included ??= events.slice(0, i);
+      continue;
     }
+    included?.push(event);
   }
-
-  finish(): InsertBody {
-    const bytes = this.out.bytes;
-    return { chunks: this.out.finish(), bytes, events: this.included ?? this.events, rejected: this.rejected };
-  }
+  const bytes = out.bytes;
+  return { chunks: out.finish(), bytes, events: included ?? events, rejected };
 }
 
 export class ClickHouseSink implements Sink {
@@ -450,7 +405,7 @@ export class ClickHouseSink implements Sink {
 
   private async writeBatch(events: readonly IngestEvent[]): Promise<void> {
     const insertedAt = this.now();
-    const body = await encodeInsertBodyInSlices(events, insertedAt, this.formatRow);
+    const body = encodeInsertBody(events, insertedAt, this.formatRow);
     const rejected = body.rejected;
     if (body.events.length > 0) await this.insertOrIsolate(body, rejected, insertedAt);
     if (rejected.length > 0) {
@@ -486,7 +441,7 @@ export class ClickHouseSink implements Sink {
     // Each half is formatted again (same insertedAt, so the same lines).
     const mid = Math.ceil(events.length / 2);
     for (const half of [events.slice(0, mid), events.slice(mid)]) {
-      const halfBody = await encodeInsertBodyInSlices(half, insertedAt, this.formatRow);
+      const halfBody = encodeInsertBody(half, insertedAt, this.formatRow);
       for (const row of halfBody.rejected) rejected.push(row);
       if (halfBody.events.length > 0) await this.insertOrIsolate(halfBody, rejected, insertedAt);
     }
