@@ -59,11 +59,11 @@ async function httpOk(url) {
   }
 }
 
-/** The node/V8 flags of `npm start` (package.json), so the bench runs the node as users do. */
 /**
- * The flags between `node` and the entry point in an npm script of `root`'s package.json:
- * `start` (single-process) or `start:cluster` (nodes with NATS_URL). A checkout from before
- * `start:cluster` existed gets `start`'s flags, as its cluster nodes then ran with.
+ * The node/V8 flags (between `node` and the entry point) of an npm script of `root`'s
+ * package.json, so the bench runs the node as users do: `start` (single-process) or
+ * `start:cluster` (nodes with NATS_URL). A checkout from before `start:cluster` existed gets
+ * `start`'s flags, as its cluster nodes then ran with.
  */
 function startFlags(root = ROOT, script = "start") {
   const scripts = JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8")).scripts;
