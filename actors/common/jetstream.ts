@@ -201,6 +201,11 @@ export interface BatchConsumerOptions {
   maxDeliver?: number;
   /** Redelivery delay for messages of a batch whose handler threw. Default 1000. */
   nakDelayMs?: number;
+  /**
+   * Awaited before each pull request: a handler that takes messages faster than it finishes
+   * them (acks come later) holds back the next fetch here. Must resolve once `stop()` is called.
+   */
+  beforeFetch?: () => Promise<void>;
   logger?: Logger;
 }
 
@@ -268,8 +273,8 @@ class Delivery implements BatchMessage {
  * throws gets its unsettled messages nak'ed with `nakDelayMs`.
  */
 export class BatchConsumer {
-  private readonly opts: Required<Omit<BatchConsumerOptions, "filterSubject" | "logger">> &
-    Pick<BatchConsumerOptions, "filterSubject" | "logger">;
+  private readonly opts: Required<Omit<BatchConsumerOptions, "filterSubject" | "logger" | "beforeFetch">> &
+    Pick<BatchConsumerOptions, "filterSubject" | "logger" | "beforeFetch">;
   private loop: Promise<void> | undefined;
   private stopping = false;
   private active = false;
@@ -365,6 +370,10 @@ export class BatchConsumer {
   private async run(consumer: Consumer): Promise<void> {
     while (!this.stopping && !this.nc.isClosed()) {
       try {
+        if (this.opts.beforeFetch) {
+          await this.opts.beforeFetch();
+          if (this.stopping || this.nc.isClosed()) break;
+        }
         const fetched = await consumer.fetch({
           max_messages: this.opts.maxMessages,
           expires: this.opts.expiresMs,

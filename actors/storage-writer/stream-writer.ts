@@ -6,8 +6,9 @@
  *
  * A message is acked only after every event in it is committed by the sink. While the sink is
  * down, the commit is retried with capped exponential backoff and jitter, pending messages are
- * kept alive with `working()`, and the stream holds the backlog; `maxAckPending` bounds what a
- * writer holds in memory, and the drain after recovery is one batch commit at a time.
+ * kept alive with `working()`, and the stream holds the backlog: the writer stops pulling while
+ * `maxPendingEvents` events it took are not committed (`maxAckPending` counts messages, whose
+ * sizes vary by thousands of events), and the drain after recovery is one batch commit at a time.
  * Redeliveries of messages already committed (the writer committed them, but the ack was lost or
  * came after the ack wait) are recognised by their stream sequence in a bounded window and acked
  * without a second insert. One lookup per message, not per event: copies of an event in two
@@ -36,6 +37,15 @@ export interface StreamWriterOptions {
   maxAckPending: number;
   /** Stream messages remembered as committed, to drop their redeliveries (0: none). */
   dedupWindow: number;
+  /**
+   * Events taken and not yet committed at which the writer stops pulling until commits bring it
+   * under (a slow or failing sink must not fill the process). It may go over by one fetch.
+   * Default: (the sink's concurrent writes + 1) × batchMaxEvents, room for every commit slot
+   * and the batch filling behind them.
+   */
+  maxPendingEvents?: number;
+  /** Most messages per pull request (default 256). */
+  fetchMaxMessages?: number;
   retryBaseMs?: number;
   retryMaxMs?: number;
   logger: Logger;
@@ -56,14 +66,22 @@ export class StreamWriter {
   private keepAlive: NodeJS.Timeout | null = null;
   private stopping = false;
   private failingSince: number | null = null;
+  private readonly maxPendingEvents: number;
+  /** The consumer's next pull, waiting for commits to make room (see `roomToTake`). */
+  private roomWaiters: Array<() => void> = [];
+  private stopRequested = false;
 
   constructor(private readonly options: StreamWriterOptions) {
     this.committed = options.dedupWindow > 0 ? new IdWindow<number>(options.dedupWindow) : null;
+    this.maxPendingEvents = options.maxPendingEvents ?? ((options.sink.maxConcurrentWrites ?? 1) + 1) * options.batchMaxEvents;
     this.batcher = new Batcher<IngestEvent>({
       maxItems: options.batchMaxEvents,
       maxWaitMs: options.batchMaxWaitMs,
       commit: (events) => this.commitWithRetry(events),
-      onCommitted: options.onCommitted,
+      onCommitted: (info) => {
+        options.onCommitted?.(info);
+        if (this.batcher.pending < this.maxPendingEvents) this.wakeRoomWaiters();
+      },
       maxConcurrentCommits: options.sink.maxConcurrentWrites ?? 1,
       minIntervalMs: options.batchMinIntervalMs ?? 0,
     });
@@ -72,7 +90,8 @@ export class StreamWriter {
       durable: "storage-writer",
       filterSubject: options.filterSubject,
       handler: (messages) => this.take(messages),
-      maxMessages: 256,
+      beforeFetch: () => this.roomToTake(),
+      maxMessages: options.fetchMaxMessages ?? 256,
       expiresMs: 2_000,
       ackWaitMs: options.ackWaitMs,
       maxAckPending: options.maxAckPending,
@@ -100,12 +119,34 @@ export class StreamWriter {
   }
 
   async stop(): Promise<void> {
-    await this.consumer.stop();
+    const consumerStopped = this.consumer.stop();
+    // A pull held back for room must go ahead, so the consumer's loop can see it is stopping.
+    this.stopRequested = true;
+    this.wakeRoomWaiters();
+    await consumerStopped;
     // Whatever was taken is committed (or, if the sink is down, left un-acked for redelivery).
     this.stopping = true;
     this.sleeper.wakeAll();
     await this.batcher.flush().catch(() => undefined);
     if (this.keepAlive) clearInterval(this.keepAlive);
+  }
+
+  /** Resolves when the writer may pull more: fewer than maxPendingEvents events uncommitted. */
+  private async roomToTake(): Promise<void> {
+    if (this.batcher.pending < this.maxPendingEvents || this.stopRequested) return;
+    this.options.logger.warn(
+      { pendingEvents: this.batcher.pending, maxPendingEvents: this.maxPendingEvents },
+      "storage is behind: not pulling from the stream until commits catch up",
+    );
+    while (this.batcher.pending >= this.maxPendingEvents && !this.stopRequested) {
+      await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
+    }
+  }
+
+  private wakeRoomWaiters(): void {
+    const waiters = this.roomWaiters;
+    this.roomWaiters = [];
+    for (const resolve of waiters) resolve();
   }
 
   /** Hands the messages' events to the batcher and returns at once: acks follow the commit. */

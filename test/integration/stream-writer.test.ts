@@ -80,6 +80,24 @@ afterAll(async () => {
   await server?.stop();
 });
 
+/** A fresh stream with `messages` messages of `eventsEach` events on one subject. */
+async function streamWith(messages: number, eventsEach: number): Promise<{ stream: string; filter: string }> {
+  streamNo++;
+  const stream = `WRITER_${streamNo}`;
+  await ensureEventStream(jsm, {
+    name: stream,
+    subjects: [`writer.${streamNo}.>`],
+    maxAgeMs: 60 * 60_000,
+    maxBytes: 16 * 1024 * 1024,
+    duplicateWindowMs: 60_000,
+    replicas: 1,
+    storage: "file",
+  });
+  const js = nc.jetstream();
+  for (let i = 0; i < messages; i++) await publishBatch(js, `writer.${streamNo}.p0`, makeEvents(eventsEach, `m${streamNo}-${i}`), `msg-${streamNo}-${i}`);
+  return { stream, filter: `writer.${streamNo}.>` };
+}
+
 /** Publishes 3 messages of 50 events to a fresh stream; runs a writer whose first 3 acks are lost until all are acked. */
 async function runWriterLosingAcks(dedupWindow: number): Promise<{ sink: CountingSink; redelivered: number; events: number }> {
   streamNo++;
@@ -150,5 +168,92 @@ describe("StreamWriter redeliveries", () => {
     expect(redelivered).toBeGreaterThan(0);
     expect(sink.writes.size).toBe(events);
     expect([...sink.writes.values()].some((n) => n > 1)).toBe(true);
+  }, 30_000);
+});
+
+/** A sink whose writes wait at a gate (ClickHouse slow or hanging) or fail until told otherwise. */
+class GatedSink extends CountingSink {
+  private open = false;
+  private opened: Array<() => void> = [];
+  failing = false;
+  override async write(events: readonly IngestEvent[]): Promise<void> {
+    if (this.failing) throw new Error("sink down");
+    if (!this.open) await new Promise<void>((resolve) => this.opened.push(resolve));
+    await super.write(events);
+  }
+  release(): void {
+    this.open = true;
+    for (const resolve of this.opened.splice(0)) resolve();
+  }
+}
+
+describe("StreamWriter backpressure", () => {
+  const writerFor = (sink: Sink, stream: string, filter: string, writerNc: NatsConnection) =>
+    new StreamWriter({
+      nc: writerNc,
+      stream,
+      filterSubject: filter,
+      sink,
+      batchMaxEvents: 100,
+      batchMaxWaitMs: 5,
+      ackWaitMs: 30_000,
+      maxAckPending: 1_000,
+      dedupWindow: 1_000,
+      maxPendingEvents: 300,
+      fetchMaxMessages: 4,
+      retryBaseMs: 20,
+      retryMaxMs: 50,
+      logger: pino({ enabled: false }),
+    });
+
+  it("stops pulling while the sink is behind, then stores everything once it catches up", async () => {
+    // 40 messages of 50 events: far more than the 300 events the writer may hold uncommitted.
+    const { stream, filter } = await streamWith(40, 50);
+    const sink = new GatedSink();
+    const writerNc = await connect({ servers: server.url });
+    const writer = writerFor(sink, stream, filter, writerNc);
+    await writer.start();
+    try {
+      await expect.poll(() => writer.pendingEvents, { timeout: 10_000 }).toBeGreaterThanOrEqual(300);
+      // Give it time to over-pull if it were going to.
+      await new Promise((r) => setTimeout(r, 1_500));
+      // At most one fetch (4 messages of 50) past the limit; the rest stays in the stream.
+      expect(writer.pendingEvents).toBeLessThanOrEqual(300 + 4 * 50);
+      const held = await jsm.consumers.info(stream, "storage-writer");
+      expect(held.num_pending).toBeGreaterThan(0);
+      expect(sink.writes.size).toBe(0);
+
+      sink.release();
+      await expect
+        .poll(async () => (await jsm.consumers.info(stream, "storage-writer")).num_ack_pending === 0 && sink.writes.size === 2_000, {
+          timeout: 15_000,
+          interval: 100,
+        })
+        .toBe(true);
+      expect([...sink.writes.values()].every((n) => n === 1)).toBe(true);
+      expect((await jsm.consumers.info(stream, "storage-writer")).num_pending).toBe(0);
+    } finally {
+      await writer.stop();
+      await writerNc.close();
+    }
+  }, 30_000);
+
+  it("stops promptly while held back by a failing sink, leaving the messages to the stream", async () => {
+    const { stream, filter } = await streamWith(20, 50);
+    const sink = new GatedSink();
+    sink.failing = true;
+    const writerNc = await connect({ servers: server.url });
+    const writer = writerFor(sink, stream, filter, writerNc);
+    await writer.start();
+    await expect.poll(() => writer.pendingEvents, { timeout: 10_000 }).toBeGreaterThanOrEqual(300);
+    const started = Date.now();
+    await writer.stop();
+    // The open pull (expires 2 s) is the only wait: the held-back fetch does not block stop().
+    expect(Date.now() - started).toBeLessThan(5_000);
+    await writerNc.close();
+    expect(sink.writes.size).toBe(0);
+    // Nothing was acked: every message is still there for the next writer.
+    const info = await jsm.consumers.info(stream, "storage-writer");
+    expect(info.ack_floor.stream_seq).toBe(0);
   }, 30_000);
 });
