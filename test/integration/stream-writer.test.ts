@@ -100,29 +100,14 @@ async function streamWith(messages: number, eventsEach: number): Promise<{ strea
 
 /** Publishes 3 messages of 50 events to a fresh stream; runs a writer whose first 3 acks are lost until all are acked. */
 async function runWriterLosingAcks(dedupWindow: number): Promise<{ sink: CountingSink; redelivered: number; events: number }> {
-  streamNo++;
-  const stream = `WRITER_${streamNo}`;
-  const subject = `writer.${streamNo}.p0`;
-  await ensureEventStream(jsm, {
-    name: stream,
-    subjects: [`writer.${streamNo}.>`],
-    maxAgeMs: 60 * 60_000,
-    maxBytes: 16 * 1024 * 1024,
-    duplicateWindowMs: 60_000,
-    replicas: 1,
-    storage: "file",
-  });
-  const js = nc.jetstream();
-  const batches = [makeEvents(50, `a${streamNo}`), makeEvents(50, `b${streamNo}`), makeEvents(50, `c${streamNo}`)];
-  for (const [i, events] of batches.entries()) await publishBatch(js, subject, events, `msg-${streamNo}-${i}`);
-
+  const { stream, filter } = await streamWith(3, 50);
   const sink = new CountingSink();
   const writerNc = await connect({ servers: server.url });
   const acks = loseAcks(writerNc, 3);
   const writer = new StreamWriter({
     nc: writerNc,
     stream,
-    filterSubject: `writer.${streamNo}.>`,
+    filterSubject: filter,
     sink,
     batchMaxEvents: 1_000,
     batchMaxWaitMs: 5,
