@@ -8,7 +8,8 @@
  *   (a) HTTP batches of 100 events, 50 connections, single-process node, ClickHouse sink
  *   (b) single-event POSTs, 50 connections, same node
  *   (c) 1,000 WebSocket streams sending msgpack batches, same node
- *   (d) artillery: seed 004's profile, 2k events/s then a 20k events/s spike, same node
+ *   (d) seed 004's profile, 2k events/s then a 20k events/s spike, same node: offered by an
+ *       open-loop generator (judged), then by Artillery (reported beside it)
  *   (e) (a) against a 3-node cluster (NATS JetStream acks, ClickHouse storage writers)
  *   plus idle RSS per node and RSS after 100k live sessions.
  *
@@ -35,6 +36,8 @@ const { spawn } = require("node:child_process");
 const { RssSampler, loadAverage, machine, memoryOf } = require("./lib/proc");
 const { bodyPool } = require("./lib/events");
 const { httpLoad } = require("./lib/http-load");
+const { openLoopLoad } = require("./lib/open-loop");
+const seed004 = require("./lib/seed004");
 const { wsLoad } = require("./lib/ws-load");
 const { wsRawLoad } = require("./lib/ws-raw-load");
 const { storageCeiling } = require("./lib/storage-ceiling");
@@ -194,12 +197,26 @@ async function httpScenario({ id, name, urls, bodies, eventsPerRequest, connecti
   };
 }
 
-async function runArtillery(url, outFile, onSpawn = () => undefined) {
+/** Requests each Artillery user sends (spike.yml's loop count): arrivals/s = requests/s ÷ this. */
+const ARTILLERY_REQUESTS_PER_USER = 10;
+
+async function runArtillery(url, outFile, probeDir, onSpawn = () => undefined) {
   const bin = path.join(__dirname, "node_modules/artillery/bin/run");
   const started = Date.now();
-  const child = spawn(process.execPath, [bin, "run", "--target", url, "--output", outFile, path.join(__dirname, "artillery/spike.yml")], {
+  // seed004.js is the one definition of the profile; spike.yml's phases are its copy for people
+  // who run the file by hand.
+  const phases = seed004.PHASES.map((p) => ({ name: p.name, duration: p.durationSec, arrivalRate: p.requestsPerSec / ARTILLERY_REQUESTS_PER_USER }));
+  const overrides = JSON.stringify({ config: { phases } });
+  const child = spawn(process.execPath, [bin, "run", "--target", url, "--output", outFile, "--overrides", overrides, path.join(__dirname, "artillery/spike.yml")], {
     cwd: path.join(__dirname, "artillery"),
-    env: { ...process.env, BENCH_API_KEY: API_KEY, ARTILLERY_DISABLE_TELEMETRY: "true", DO_NOT_TRACK: "1" },
+    env: {
+      ...process.env,
+      BENCH_API_KEY: API_KEY,
+      ARTILLERY_DISABLE_TELEMETRY: "true",
+      DO_NOT_TRACK: "1",
+      NODE_OPTIONS: `${process.env.NODE_OPTIONS || ""} --require ${path.join(__dirname, "lib/loop-delay-probe.js")}`.trim(),
+      LOOP_DELAY_PROBE_DIR: probeDir,
+    },
     stdio: ["ignore", "pipe", "pipe"],
   });
   onSpawn(child.pid);
@@ -211,14 +228,52 @@ async function runArtillery(url, outFile, onSpawn = () => undefined) {
   return { report: JSON.parse(fs.readFileSync(outFile, "utf8")), pid: child.pid, seconds: (Date.now() - started) / 1000 };
 }
 
+/** The worst event-loop delay any thread of a probed process recorded (see lib/loop-delay-probe.js). */
+function worstLoopDelay(probeDir) {
+  let worst = null;
+  for (const file of fs.readdirSync(probeDir)) {
+    const summary = JSON.parse(fs.readFileSync(path.join(probeDir, file), "utf8"));
+    if (worst === null || summary.worstSecondP99 > worst.worstSecondP99) worst = summary;
+  }
+  return worst;
+}
+
+/** Scenario (d)'s profile offered by Artillery; returns what it measured and what it cost. */
+async function artilleryProfile(nodeUrl, chUrl, pids) {
+  const before = await settledCount(chUrl);
+  const sampler = new RssSampler(pids).start();
+  const started = Date.now();
+  const probeDir = fs.mkdtempSync(path.join(TMP, "loop-delay-"));
+  const run = await runArtillery(nodeUrl, path.join(TMP, `artillery-${Date.now()}.json`), probeDir, (pid) => sampler.add("artillery", pid));
+  const summary = artillerySummary(run.report);
+  const accepted = summary.ok * seed004.EVENTS_PER_REQUEST;
+  const after = await settledCount(chUrl, { atLeast: before + accepted });
+  const usage = sampler.stop((Date.now() - started) / 1000);
+  return {
+    acceptedEvents: accepted,
+    allLanded: after - before >= accepted,
+    latencyMs: summary.latencyMs,
+    worstWindowP99Ms: summary.worstWindowP99,
+    busiestWindowRequestsPerSec: summary.busiestWindowRequestsPerSec,
+    errors: summary.errors,
+    detail: { errorKinds: summary.errorKinds, vusersFailed: summary.vusersFailed },
+    generatorLoopDelayMs: worstLoopDelay(probeDir),
+    ...usage,
+  };
+}
+
 function artillerySummary(report) {
   const agg = report.aggregate;
   const counters = agg.counters || {};
   const rt = (agg.summaries || {})["http.response_time"] || {};
   let worstWindowP99 = 0;
+  // Artillery reports every 10 s; the busiest window shows what rate the generator delivered
+  // (the first and last windows are partial, so they never overstate it).
+  let busiestWindowRequests = 0;
   for (const w of report.intermediate || []) {
     const s = (w.summaries || {})["http.response_time"];
     if (s && s.p99 > worstWindowP99) worstWindowP99 = s.p99;
+    busiestWindowRequests = Math.max(busiestWindowRequests, (w.counters || {})["http.requests"] || 0);
   }
   let errors = 0;
   const errorKinds = {};
@@ -243,6 +298,7 @@ function artillerySummary(report) {
     vusersFailed: counters["vusers.failed"] || 0,
     latencyMs: { p50: rt.median ?? rt.p50, p95: rt.p95, p99: rt.p99, max: rt.max },
     worstWindowP99,
+    busiestWindowRequestsPerSec: busiestWindowRequests / 10,
   };
 }
 
@@ -433,36 +489,42 @@ async function main() {
       if (wants("d")) {
         const before = await settledCount(ch.url);
         const loadBefore = loadAverage();
-        log(`d: artillery spike profile (load ${loadBefore.join(" ")})`);
+        log(`d: seed 004 profile, open-loop generator (load ${loadBefore.join(" ")})`);
         const sampler = new RssSampler(pids).start();
         const started = Date.now();
-        // Artillery is the load generator here: its process is sampled too (CPU from its start).
-        const run = await runArtillery(node.url, path.join(TMP, `artillery-${Date.now()}.json`), (pid) => sampler.add("artillery", pid));
-        const summary = artillerySummary(run.report);
-        const accepted = summary.ok * 10;
+        const countersBefore = await storageCounters([node.url]);
+        const load = await openLoopLoad({ url: node.url, phases: seed004.PHASES, makeBody: () => seed004.seedBatchBody(), headers: { "x-api-key": API_KEY } });
+        const countersAfter = await storageCounters([node.url]);
+        const accepted = load.ok * seed004.EVENTS_PER_REQUEST;
         const after = await settledCount(ch.url, { atLeast: before + accepted });
-        const seconds = (Date.now() - started) / 1000;
-        const usage = sampler.stop(seconds);
-        const phaseSec = 45;
-        result.scenarios.push({
+        const usage = sampler.stop((Date.now() - started) / 1000);
+        const phaseSec = seed004.profileSeconds();
+        const scenario = {
           id: "d",
-          name: "seed 004 profile (artillery): 2k ev/s 20 s, 20k ev/s spike 15 s, 2k ev/s 10 s; 10 events/request",
+          name: "seed 004 profile (open loop): 2k ev/s 20 s, 20k ev/s spike 15 s, 2k ev/s 10 s; 10 events/request",
           durationSec: phaseSec,
-          requestsPerSec: Math.round(summary.requests / phaseSec),
+          requestsPerSec: Math.round(load.requests / phaseSec),
           acceptedEventsPerSec: Math.round(accepted / phaseSec),
           landedEventsPerSec: Math.round((after - before) / phaseSec),
           acceptedEvents: accepted,
           landedEvents: after - before,
           allLanded: after - before >= accepted,
-          offeredEvents: (20 * 200 + 15 * 2000 + 10 * 200) * 10,
-          latencyMs: summary.latencyMs,
-          worstWindowP99Ms: summary.worstWindowP99,
-          errors: summary.errors,
-          detail: { errorKinds: summary.errorKinds, vusersFailed: summary.vusersFailed },
+          offeredEvents: seed004.offeredRequests() * seed004.EVENTS_PER_REQUEST,
+          latencyMs: load.latencyMs,
+          worstWindowP99Ms: Math.max(...load.windows.map((w) => w.latencyMs.p99)),
+          busiestWindowRequestsPerSec: Math.max(...load.windows.map((w) => w.requestsPerSec)),
+          windows: load.windows,
+          storage: storageStats(countersBefore, countersAfter, phaseSec),
+          errors: load.errors + load.non2xx,
+          statusCounts: load.statusCounts,
+          detail: { connectionsOpened: load.maxSocketsUsed },
           ...usage,
           loadavg: { before: loadBefore, after: loadAverage() },
           ceiling: "storage",
-        });
+        };
+        log("d: the same profile with Artillery (reported beside (d), not judged)");
+        scenario.artillery = await artilleryProfile(node.url, ch.url, pids);
+        result.scenarios.push(scenario);
       }
       await node.stop();
       cleanups.pop();

@@ -86,7 +86,17 @@ function renderMarkdown(result) {
     }
     const d = result.scenarios.find((s) => s.id === "d");
     if (d && d.worstWindowP99Ms !== undefined) {
-      lines.push(`(d): ${fmt(d.offeredEvents)} events offered, ${fmt(d.acceptedEvents)} acknowledged; worst p99 of any 10 s window ${ms(d.worstWindowP99Ms)} ms.`);
+      const busiest =
+        d.busiestWindowRequestsPerSec === undefined
+          ? ""
+          : `; busiest 10 s window ${fmt(d.busiestWindowRequestsPerSec)} requests/s (${fmt(d.busiestWindowRequestsPerSec * 10)} events/s; the spike offers 2,000 and 20,000)`;
+      lines.push(`(d): ${fmt(d.offeredEvents)} events offered, ${fmt(d.acceptedEvents)} acknowledged${busiest}; worst p99 of any 10 s window ${ms(d.worstWindowP99Ms)} ms.`);
+      const a = d.artillery;
+      if (a) {
+        const l = a.generatorLoopDelayMs;
+        const lag = l ? `; Artillery's own event loop (which its latencies include) ran over 100 ms late at p99 in ${l.secondsOver100ms} of ${l.seconds} seconds, worst second's p99 ${ms(l.worstSecondP99)} ms` : "";
+        lines.push(`(d) offered by Artillery instead (the same profile, each user 10 requests 100 ms apart on one connection; not judged): ${fmt(a.acceptedEvents)} events acknowledged, ${fmt(a.errors)} errors; busiest 10 s window ${fmt(a.busiestWindowRequestsPerSec)} requests/s; ack p50 / p95 / p99 ${ms(a.latencyMs.p50)} / ${ms(a.latencyMs.p95)} / ${ms(a.latencyMs.p99)} ms, worst 10 s window p99 ${ms(a.worstWindowP99Ms)}; CPU cores ${cpuCell(a.cpuCores)}${lag}.`);
+      }
     }
     lines.push("Load average (1 min) before each scenario: " + result.scenarios.map((s) => `(${s.id}) ${s.loadavg.before[0]}`).join(", ") + ".");
     lines.push("");
