@@ -16,6 +16,8 @@ const { latencyHistogram, latencySummary } = require("./latency");
 
 const WINDOW_SEC = 10;
 
+const is2xx = (code) => Number(code) >= 200 && Number(code) < 300;
+
 /**
  * @param {{ url: string, path?: string, phases: Array<{ durationSec: number, requestsPerSec: number }>,
  *   makeBody: () => string, headers?: Record<string, string>, timeoutMs?: number, maxSockets?: number }} options
@@ -54,8 +56,8 @@ function openLoopLoad({ url, path = "/v1/events", phases, makeBody, headers = {}
       agent.destroy();
       resolve({
         requests: started,
-        ok: Object.entries(statusCounts).reduce((s, [code, n]) => (code >= 200 && code < 300 ? s + n : s), 0),
-        non2xx: Object.entries(statusCounts).reduce((s, [code, n]) => (code >= 200 && code < 300 ? s : s + n), 0),
+        ok: Object.entries(statusCounts).reduce((sum, [code, n]) => (is2xx(code) ? sum + n : sum), 0),
+        non2xx: Object.entries(statusCounts).reduce((sum, [code, n]) => (is2xx(code) ? sum : sum + n), 0),
         errors,
         statusCounts,
         latencyMs: latencySummary(histogram),
