@@ -37,6 +37,17 @@ function runOne({ url, connections, durationSec, bodies, headers, onResponse }) 
   });
 }
 
+/** Responses counted by status code -> how many were 2xx (`ok`) and how many were not (`non2xx`). */
+function answersByClass(statusCounts) {
+  let ok = 0;
+  let non2xx = 0;
+  for (const [status, n] of Object.entries(statusCounts)) {
+    if (Number(status) >= 200 && Number(status) < 300) ok += n;
+    else non2xx += n;
+  }
+  return { ok, non2xx };
+}
+
 /**
  * @returns {{ requests, ok, non2xx, errors, statusCounts, latencyMs: {p50,p95,p99,max,mean}, durationSec }}
  */
@@ -55,12 +66,7 @@ async function httpLoad({ urls, connections, durationSec, bodies, headers = {} }
     ),
   );
   const elapsed = Number(process.hrtime.bigint() - started) / 1e9;
-  let ok = 0;
-  let non2xx = 0;
-  for (const [status, n] of Object.entries(statusCounts)) {
-    if (Number(status) >= 200 && Number(status) < 300) ok += n;
-    else non2xx += n;
-  }
+  const { ok, non2xx } = answersByClass(statusCounts);
   const errors = results.reduce((sum, r) => sum + r.errors + r.timeouts, 0);
   return {
     requests: ok + non2xx,
@@ -73,4 +79,4 @@ async function httpLoad({ urls, connections, durationSec, bodies, headers = {} }
   };
 }
 
-module.exports = { httpLoad };
+module.exports = { httpLoad, answersByClass };

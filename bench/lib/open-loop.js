@@ -13,10 +13,9 @@
  */
 const http = require("node:http");
 const { latencyHistogram, latencySummary } = require("./latency");
+const { answersByClass } = require("./http-load");
 
 const WINDOW_SEC = 10;
-
-const is2xx = (code) => Number(code) >= 200 && Number(code) < 300;
 
 /**
  * @param {{ url: string, path?: string, phases: Array<{ durationSec: number, requestsPerSec: number }>,
@@ -56,8 +55,7 @@ function openLoopLoad({ url, path = "/v1/events", phases, makeBody, headers = {}
       agent.destroy();
       resolve({
         requests: started,
-        ok: Object.entries(statusCounts).reduce((sum, [code, n]) => (is2xx(code) ? sum + n : sum), 0),
-        non2xx: Object.entries(statusCounts).reduce((sum, [code, n]) => (is2xx(code) ? sum : sum + n), 0),
+        ...answersByClass(statusCounts),
         errors,
         statusCounts,
         latencyMs: latencySummary(histogram),

@@ -1,5 +1,6 @@
 "use strict";
 /** The markdown table of one run (bench/results/<timestamp>.md and the README's Benchmarks section). */
+const seed004 = require("./seed004");
 
 const fmt = (n) => (n === null || n === undefined ? "–" : Math.round(n).toLocaleString("en-US"));
 const ms = (n) => (n === null || n === undefined ? "–" : n < 10 ? n.toFixed(1) : Math.round(n).toString());
@@ -86,10 +87,11 @@ function renderMarkdown(result) {
     }
     const d = result.scenarios.find((s) => s.id === "d");
     if (d && d.worstWindowP99Ms !== undefined) {
+      const spikeRequestsPerSec = Math.max(...seed004.PHASES.map((p) => p.requestsPerSec));
       const busiest =
         d.busiestWindowRequestsPerSec === undefined
           ? ""
-          : `; busiest 10 s window ${fmt(d.busiestWindowRequestsPerSec)} requests/s (${fmt(d.busiestWindowRequestsPerSec * 10)} events/s; the spike offers 2,000 and 20,000)`;
+          : `; busiest 10 s window ${fmt(d.busiestWindowRequestsPerSec)} requests/s (${fmt(d.busiestWindowRequestsPerSec * seed004.EVENTS_PER_REQUEST)} events/s; the spike offers ${fmt(spikeRequestsPerSec)} and ${fmt(spikeRequestsPerSec * seed004.EVENTS_PER_REQUEST)})`;
       lines.push(`(d): ${fmt(d.offeredEvents)} events offered, ${fmt(d.acceptedEvents)} acknowledged${busiest}; worst p99 of any 10 s window ${ms(d.worstWindowP99Ms)} ms.`);
       const a = d.artillery;
       if (a) {
