@@ -13,6 +13,14 @@
  * bytes still go to this machine's disk, through the filesystem an operator would put there.
  * It needs root and loop devices; without them (or with `--storage-dir`), the data stays where
  * the caller says and the report names that filesystem.
+ *
+ * The loop device reads and writes the image with direct I/O, as a disk would: a buffered loop
+ * device caches every page twice (in the image's filesystem and in the image file's) and writes
+ * it back through its worker thread. Buffered, the first writeback of ClickHouse's data (30 s
+ * after it was written, the kernel's dirty_expire) kept the kernel's loop, flush and
+ * ext4-rsv-conversion workers at ~1 of the 2 cores for 1-2 s; it fell into scenario (d)'s spike
+ * and stalled acks by up to 1.1 s in 4 of 9 runs. With direct I/O: 0 of 5 (bench/README.md,
+ * "Ninth round").
  */
 const fs = require("node:fs");
 const os = require("node:os");
@@ -45,7 +53,19 @@ function describeFilesystem(dir) {
     const journals = fs.existsSync("/proc/fs/jbd2") ? fs.readdirSync("/proc/fs/jbd2") : [];
     kind += journals.some((j) => j.startsWith(`${device}-`)) ? " with a journal" : " without a journal";
   }
-  return `${kind} (${m.source} on ${m.mountPoint})`;
+  const loop = loopDeviceMode(m.source);
+  return `${kind} (${m.source}${loop ? `, ${loop}` : ""} on ${m.mountPoint})`;
+}
+
+/** "direct I/O loop device" / "buffered loop device" for a /dev/loopN, null for anything else. */
+function loopDeviceMode(source) {
+  const name = path.basename(source);
+  if (!/^loop\d+$/.test(name)) return null;
+  try {
+    return fs.readFileSync(`/sys/block/${name}/loop/dio`, "utf8").trim() === "1" ? "direct I/O loop device" : "buffered loop device";
+  } catch {
+    return null;
+  }
 }
 
 function haveTool(name) {
@@ -79,7 +99,14 @@ function mountJournaledScratch({ sizeGb = 32 } = {}) {
     fs.closeSync(fs.openSync(image, "w"));
     fs.truncateSync(image, sizeGb * 1024 ** 3);
     execFileSync("mkfs.ext4", ["-q", "-F", "-j", image], { stdio: "pipe" });
-    execFileSync("mount", ["-o", "loop", image, dir], { stdio: "pipe" });
+    const device = execFileSync("losetup", ["--find", "--show", "--direct-io=on", image], { encoding: "utf8", stdio: "pipe" }).trim();
+    try {
+      execFileSync("mount", [device, dir], { stdio: "pipe" });
+    } finally {
+      // On a mounted device this only sets autoclear: it goes with the unmount (as with `mount -o loop`);
+      // on a mount that failed it frees the device.
+      execFileSync("losetup", ["--detach", device], { stdio: "pipe" });
+    }
     // The servers may run as other users (clickhouse-server drops to its own user in some packagings).
     fs.chmodSync(dir, 0o1777);
   } catch (error) {
@@ -92,7 +119,7 @@ function mountJournaledScratch({ sizeGb = 32 } = {}) {
 /** Unmounts a scratch's `dir` (lazily if it is busy) and deletes its `base` with the image. */
 function unmountAndRemove(base, dir) {
   try {
-    // `mount -o loop` sets autoclear: the loop device goes with the mount.
+    // The loop device is autoclear (losetup --detach while mounted): it goes with the mount.
     execFileSync("umount", [dir], { stdio: "pipe" });
   } catch {
     execFileSync("umount", ["-l", dir], { stdio: "pipe" });
