@@ -18,6 +18,7 @@
  * Options: --only=ceilings,a,b,c,d,e,rss   --duration=<s> (a,b,c,e; default 20)
  *          --cpu-prof (profile the single-process node; .cpuprofile under bench/results/tmp/prof)
  *          --label=<text> (stored in the result)   --no-write (print only)
+ *          --no-artillery ((d) with the open-loop generator only, without Artillery's run beside it)
  *          --no-readme (a full run, without --only, also puts its tables into README.md; this skips that)
  *          --node-env=K=V,K2=V2 (extra environment for every node, e.g. BATCH_MAX_WAIT_MS=50)
  *          --node-args="<flags>" (extra node/V8 flags for every node process)
@@ -522,8 +523,10 @@ async function main() {
           loadavg: { before: loadBefore, after: loadAverage() },
           ceiling: "storage",
         };
-        log("d: the same profile with Artillery (reported beside (d), not judged)");
-        scenario.artillery = await artilleryProfile(node.url, ch.url, pids);
+        if (!args["no-artillery"]) {
+          log("d: the same profile with Artillery (reported beside (d), not judged)");
+          scenario.artillery = await artilleryProfile(node.url, ch.url, pids);
+        }
         result.scenarios.push(scenario);
       }
       await node.stop();

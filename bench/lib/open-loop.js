@@ -8,14 +8,39 @@
  *
  * This exists because Artillery cannot offer scenario (d)'s spike on this machine: at ~0.5 ms of
  * CPU per request it needs a core for 2,000 requests/s, and its own event loop then lags by
- * hundreds of ms, which its response times include (bench/README.md, "Eighth round"). Node's
- * http client costs a small fraction of that.
+ * hundreds of ms, which its response times include (bench/README.md, "Eighth round").
+ *
+ * It speaks HTTP/1.1 over plain sockets (one request in flight per connection, each request
+ * written with one write, answers parsed by their content-length) rather than through node:http,
+ * whose request and response objects cost ~0.13 ms of CPU per request: at the spike's 2,000
+ * requests/s that was a quarter of a core taken from the node and ClickHouse on the same 2 cores
+ * (bench/README.md, "Ninth round"). An answer it cannot parse is an error, never a guess.
  */
-const http = require("node:http");
+const net = require("node:net");
 const { latencyHistogram, latencySummary } = require("./latency");
 const { answersByClass } = require("./http-load");
 
 const WINDOW_SEC = 10;
+const HEADER_END = Buffer.from("\r\n\r\n");
+
+/**
+ * Where one answer ends in `buffer`: `{ status, end }` once the whole answer (head and a
+ * content-length body) is there, `null` while it is incomplete. Throws on an answer this client
+ * does not read (no content-length, e.g. chunked, or a malformed status line).
+ * @param {Buffer} buffer
+ * @returns {{ status: number, end: number } | null}
+ */
+function parseAnswer(buffer) {
+  const headEnd = buffer.indexOf(HEADER_END);
+  if (headEnd === -1) return null;
+  const head = buffer.toString("latin1", 0, headEnd);
+  const statusLine = /^HTTP\/1\.[01] (\d{3})/.exec(head);
+  if (statusLine === null) throw new Error(`not an HTTP/1.x status line: ${JSON.stringify(head.slice(0, 40))}`);
+  const length = /\r\ncontent-length:[ \t]*(\d+)/i.exec(head);
+  if (length === null) throw new Error("answer without content-length");
+  const end = headEnd + HEADER_END.length + Number(length[1]);
+  return buffer.length >= end ? { status: Number(statusLine[1]), end } : null;
+}
 
 /**
  * @param {{ url: string, path?: string, phases: Array<{ durationSec: number, requestsPerSec: number }>,
@@ -24,7 +49,11 @@ const WINDOW_SEC = 10;
  */
 function openLoopLoad({ url, path = "/v1/events", phases, makeBody, headers = {}, timeoutMs = 10_000, maxSockets = 4096 }) {
   const target = new URL(url);
-  const agent = new http.Agent({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets });
+  const requestHead =
+    `POST ${path} HTTP/1.1\r\nhost: ${target.host}\r\ncontent-type: application/json\r\n` +
+    Object.entries(headers)
+      .map(([name, value]) => `${name}: ${value}\r\n`)
+      .join("");
   const histogram = latencyHistogram();
   const windows = [];
   const statusCounts = {};
@@ -49,10 +78,17 @@ function openLoopLoad({ url, path = "/v1/events", phases, makeBody, headers = {}
   return new Promise((resolve) => {
     let scheduled = false; // every request of the schedule has been started
     let resolved = false;
+    /** Open connections, and those of them with no request in flight. */
+    const connections = new Set();
+    const idle = [];
+    /** Requests waiting for a connection (only while `maxSockets` are open and busy). */
+    const waiting = [];
+
     const done = () => {
       if (resolved) return;
       resolved = true;
-      agent.destroy();
+      clearInterval(sweeper);
+      for (const connection of connections) connection.socket.destroy();
       resolve({
         requests: started,
         ...answersByClass(statusCounts),
@@ -64,45 +100,95 @@ function openLoopLoad({ url, path = "/v1/events", phases, makeBody, headers = {}
         maxSocketsUsed,
       });
     };
+
+    /** Records one request's outcome (a status, or null for an error) exactly once. */
+    const settle = (request, status) => {
+      if (request.settled) return;
+      request.settled = true;
+      if (status === null) errors += 1;
+      else {
+        statusCounts[status] = (statusCounts[status] || 0) + 1;
+        const us = Math.max(1, Math.round((performance.now() - t0 - request.scheduledOffsetMs) * 1000));
+        histogram.recordValue(us);
+        request.window.histogram.recordValue(us);
+      }
+      finished += 1;
+      if (scheduled && finished === started) done();
+    };
+
+    const write = (connection, request) => {
+      connection.request = request;
+      const body = makeBody();
+      connection.socket.write(`${requestHead}content-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    };
+
+    /** A connection's request is answered: it takes the next waiting request or becomes idle. */
+    const release = (connection) => {
+      connection.request = null;
+      const next = waiting.shift();
+      if (next !== undefined) write(connection, next);
+      else idle.push(connection);
+    };
+
+    const drop = (connection) => {
+      if (!connections.delete(connection)) return;
+      const i = idle.indexOf(connection);
+      if (i !== -1) idle.splice(i, 1);
+      if (connection.request !== null) settle(connection.request, null);
+      connection.request = null;
+      connection.socket.destroy();
+    };
+
+    const connect = () => {
+      const socket = net.connect({ host: target.hostname, port: Number(target.port), noDelay: true });
+      const connection = { socket, request: null, buffer: null };
+      connections.add(connection);
+      if (connections.size > maxSocketsUsed) maxSocketsUsed = connections.size;
+      socket.on("data", (chunk) => {
+        connection.buffer = connection.buffer === null ? chunk : Buffer.concat([connection.buffer, chunk]);
+        let answer;
+        try {
+          answer = parseAnswer(connection.buffer);
+        } catch {
+          drop(connection);
+          return;
+        }
+        if (answer === null) return;
+        // One request in flight per connection: bytes past its answer, or an answer nobody
+        // asked for, mean the stream is not what this client thinks; count an error and close.
+        if (connection.request === null || answer.end !== connection.buffer.length) {
+          drop(connection);
+          return;
+        }
+        connection.buffer = null;
+        const request = connection.request;
+        release(connection);
+        settle(request, answer.status);
+      });
+      socket.on("error", () => drop(connection));
+      socket.on("close", () => drop(connection));
+      return connection;
+    };
+
     const send = (scheduledOffsetMs) => {
       started += 1;
       const window = windowAt(scheduledOffsetMs);
       window.requests += 1;
-      const body = makeBody();
-      const req = http.request({
-        agent,
-        host: target.hostname,
-        port: target.port,
-        method: "POST",
-        path,
-        headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body), ...headers },
-        timeout: timeoutMs,
-      });
-      let settled = false;
-      const settle = (status) => {
-        if (settled) return;
-        settled = true;
-        if (status === null) errors += 1;
-        else {
-          statusCounts[status] = (statusCounts[status] || 0) + 1;
-          const us = Math.max(1, Math.round((performance.now() - t0 - scheduledOffsetMs) * 1000));
-          histogram.recordValue(us);
-          window.histogram.recordValue(us);
-        }
-        finished += 1;
-        if (scheduled && finished === started) done();
-      };
-      req.on("response", (res) => {
-        res.resume();
-        res.on("end", () => settle(res.statusCode));
-        res.on("error", () => settle(null));
-      });
-      req.on("timeout", () => req.destroy(new Error("timeout")));
-      req.on("error", () => settle(null));
-      req.end(body);
-      const sockets = Object.values(agent.sockets).reduce((s, list) => s + list.length, 0);
-      if (sockets > maxSocketsUsed) maxSocketsUsed = sockets;
+      const request = { scheduledOffsetMs, window, settled: false };
+      const connection = idle.pop() ?? (connections.size < maxSockets ? connect() : undefined);
+      if (connection !== undefined) write(connection, request);
+      else waiting.push(request);
     };
+
+    // Requests past their deadline (counted from their scheduled start) fail; a connection whose
+    // request timed out is closed, since its answer may still arrive.
+    const sweeper = setInterval(() => {
+      const deadline = performance.now() - t0 - timeoutMs;
+      while (waiting.length > 0 && waiting[0].scheduledOffsetMs < deadline) settle(waiting.shift(), null);
+      for (const connection of connections) {
+        if (connection.request !== null && connection.request.scheduledOffsetMs < deadline) drop(connection);
+      }
+    }, 100);
 
     let phase = 0;
     let next = 0; // offset (ms from t0) of the next scheduled request
@@ -129,4 +215,4 @@ function openLoopLoad({ url, path = "/v1/events", phases, makeBody, headers = {}
   });
 }
 
-module.exports = { openLoopLoad };
+module.exports = { openLoopLoad, parseAnswer };
