@@ -18,9 +18,9 @@
  * device caches every page twice (in the image's filesystem and in the image file's) and writes
  * it back through its worker thread. Buffered, the first writeback of ClickHouse's data (30 s
  * after it was written, the kernel's dirty_expire) kept the kernel's loop, flush and
- * ext4-rsv-conversion workers at ~1 of the 2 cores for 1-2 s; it fell into scenario (d)'s spike
- * and stalled acks by up to 1.1 s in 4 of 9 runs. With direct I/O: 0 of 5 (bench/README.md,
- * "Ninth round").
+ * ext4-rsv-conversion workers at ~1 of the 2 cores for 1-2 s, inside scenario (d)'s spike. With
+ * direct I/O, seconds with that much kernel time were about a third as many and (d) missed its
+ * p99 in 4 of 16 runs instead of 6 of 16 (bench/README.md, "Ninth round").
  */
 const fs = require("node:fs");
 const os = require("node:os");

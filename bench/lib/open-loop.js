@@ -12,9 +12,9 @@
  *
  * It speaks HTTP/1.1 over plain sockets (one request in flight per connection, each request
  * written with one write, answers parsed by their content-length) rather than through node:http,
- * whose request and response objects cost ~0.13 ms of CPU per request: at the spike's 2,000
- * requests/s that was a quarter of a core taken from the node and ClickHouse on the same 2 cores
- * (bench/README.md, "Ninth round"). An answer it cannot parse is an error, never a guess.
+ * whose request and response objects doubled its CPU per request (~185 µs against ~93): at the
+ * spike's 2,000 requests/s, ~0.18 of a core taken from the node and ClickHouse on the same 2
+ * cores (bench/README.md, "Ninth round"). An answer it cannot parse is an error, never a guess.
  */
 const net = require("node:net");
 const { latencyHistogram, latencySummary } = require("./latency");
