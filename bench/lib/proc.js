@@ -28,6 +28,13 @@ function cpuSecondsOf(pid) {
   }
 }
 
+/** CPU time the whole machine spent busy (user, nice, system, irq, softirq, steal) in seconds, from /proc/stat. */
+function machineBusySeconds() {
+  const fields = fs.readFileSync("/proc/stat", "utf8").split("\n", 1)[0].trim().split(/\s+/).slice(1).map(Number);
+  const [user, nice, system, , , irq, softirq, steal] = fields;
+  return (user + nice + system + irq + softirq + (steal || 0)) / 100;
+}
+
 /** First pid whose command line contains `needle` (servers started by the test helpers). */
 function findPid(needle) {
   for (const entry of fs.readdirSync("/proc")) {
@@ -45,6 +52,10 @@ function findPid(needle) {
 /**
  * Samples VmRSS of named processes every `intervalMs` and keeps the peak, plus CPU seconds
  * used between start() and stop(). `pids` is a map name → pid (read at every tick, so it may change).
+ *
+ * Also the CPU the machine spent outside those processes (kernel threads such as writeback and
+ * the loop device's worker, and any other process), on average and in its busiest second: on
+ * 2 shared cores a burst of it stalls everything else (bench/README.md, "Ninth round").
  */
 class RssSampler {
   constructor(pids, intervalMs = 200) {
@@ -55,9 +66,12 @@ class RssSampler {
     /** Last CPU reading per process, for one that exits before stop(). */
     this.cpuLast = {};
     this.timer = null;
+    /** [time s, machine busy s, the named processes' CPU s] at each sample. */
+    this.busy = [];
   }
   start() {
     for (const [name, pid] of Object.entries(this.pids)) this.cpuStart[name] = cpuSecondsOf(pid);
+    this.started = performance.now();
     this.sample();
     this.timer = setInterval(() => this.sample(), this.intervalMs);
     return this;
@@ -68,12 +82,32 @@ class RssSampler {
     this.cpuStart[name] = 0;
   }
   sample() {
+    let named = 0;
     for (const [name, pid] of Object.entries(this.pids)) {
       const mem = memoryOf(pid);
       if (mem && (this.peak[name] === undefined || mem.rssMb > this.peak[name])) this.peak[name] = mem.rssMb;
       const cpu = cpuSecondsOf(pid);
       if (cpu !== null) this.cpuLast[name] = cpu;
+      named += this.cpuLast[name] ?? 0;
     }
+    this.busy.push([(performance.now() - this.started) / 1000, machineBusySeconds(), named]);
+  }
+  /**
+   * Cores the machine spent outside the named processes: over the whole run, and in its busiest
+   * second (the most over any stretch of samples ≥ 1 s). A process that exits mid-run keeps its
+   * last reading, so its CPU is not counted as someone else's.
+   */
+  otherCpu() {
+    const at = this.busy;
+    if (at.length < 2) return null;
+    const other = (i, j) => (at[j][1] - at[i][1] - (at[j][2] - at[i][2])) / (at[j][0] - at[i][0]);
+    let busiest = 0;
+    for (let i = 0, j = 0; i < at.length; i++) {
+      while (j < at.length && at[j][0] - at[i][0] < 1) j++;
+      if (j === at.length) break;
+      busiest = Math.max(busiest, other(i, j));
+    }
+    return { cores: +Math.max(0, other(0, at.length - 1)).toFixed(2), busiestSecondCores: +busiest.toFixed(2) };
   }
   stop(elapsedSec) {
     clearInterval(this.timer);
@@ -87,7 +121,7 @@ class RssSampler {
     }
     const peakRssMb = {};
     for (const [name, mb] of Object.entries(this.peak)) peakRssMb[name] = Math.round(mb);
-    return { peakRssMb, cpuCores: cpu };
+    return { peakRssMb, cpuCores: cpu, otherCpu: this.otherCpu() };
   }
 }
 

@@ -13,6 +13,11 @@ function rssCell(peak) {
     .join(", ");
 }
 
+/** ", outside 0.12 / 0.95" for a scenario measured with the machine's other CPU (results before the ninth round have none). */
+function otherCpuCell(other) {
+  return other ? `, outside ${other.cores} / ${other.busiestSecondCores}` : "";
+}
+
 function cpuCell(cpu) {
   if (!cpu) return "–";
   return Object.entries(cpu)
@@ -78,8 +83,8 @@ function renderMarkdown(result) {
       lines.push("Storage commits (from the nodes' /metrics): " +
         withStorage.map((s) => `(${s.id}) ${s.storage.insertsPerSec}/s of ${fmt(s.storage.rowsPerInsert)} rows, ${s.storage.meanCommitMs} ms each`).join("; ") + ".");
     }
-    lines.push("CPU cores used during each scenario (1.0 = one core busy): " +
-      result.scenarios.map((s) => `(${s.id}) ${cpuCell(s.cpuCores)}`).join("; ") + ".");
+    lines.push("CPU cores used during each scenario (1.0 = one core busy; \"outside\": kernel threads such as writeback, and any other process, on average / in the busiest second): " +
+      result.scenarios.map((s) => `(${s.id}) ${cpuCell(s.cpuCores)}${otherCpuCell(s.otherCpu)}`).join("; ") + ".");
     const budgets = result.scenarios.filter((s) => s.cpuBudget);
     if (budgets.length > 0) {
       lines.push(`CPU budget of the throughput targets on ${m.cores} cores (the CPU all processes used per event, per request in (b) → the rate that cost allows on these cores; the target's budget per event; what the other processes' measured cost leaves the node at the target rate): ` +
