@@ -113,8 +113,9 @@ class RssSampler {
     clearInterval(this.timer);
     this.sample();
     const cpu = {};
-    for (const [name, pid] of Object.entries(this.pids)) {
-      const end = cpuSecondsOf(pid) ?? this.cpuLast[name] ?? null;
+    for (const name of Object.keys(this.pids)) {
+      // The sample just taken read each process (or kept its last reading if it has exited).
+      const end = this.cpuLast[name] ?? null;
       if (end !== null && this.cpuStart[name] !== null && this.cpuStart[name] !== undefined) {
         cpu[name] = +((end - this.cpuStart[name]) / elapsedSec).toFixed(2);
       }
