@@ -43,7 +43,14 @@
  */
 import { Readable } from "node:stream";
 import { inspect } from "node:util";
-import { createClient, ClickHouseError, type ClickHouseClient, type ClickHouseSettings, type Logger as ClientLogger } from "@clickhouse/client";
+import {
+  createClient,
+  ClickHouseError,
+  type ClickHouseClient,
+  type ClickHouseClientConfigOptions,
+  type ClickHouseSettings,
+  type Logger as ClientLogger,
+} from "@clickhouse/client";
 import pino, { type Logger } from "pino";
 import type { IngestEvent } from "../../common/event";
 import type { Sink } from "../sink";
@@ -179,17 +186,32 @@ export interface ClickHouseSinkOptions {
   requestTimeoutMs?: number;
   /** Row formatting seam (tests inject malformed lines). Default: `writeEventRow`. */
   formatRow?: RowFormatter;
+  /** Engine seam (tests: current ClickHouse in-process, see createClickHouseClient). Default: HTTP to `url`. */
+  connection?: ClickHouseConnection;
   /** Clock, epoch ms (tests). Default `Date.now`. */
   now?: () => number;
 }
 
 /**
+ * What @clickhouse/client sends its requests through in place of HTTP (its experimental
+ * `connection` option). Only the tests use it: chDB's connection runs a current ClickHouse
+ * in-process, so the same sink, queries and settings are checked against 26.x as well as 18.16.
+ */
+export type ClickHouseConnection = NonNullable<ClickHouseClientConfigOptions["connection"]>;
+
+/**
  * A @clickhouse/client configured to work with 18.16 and newer servers, logging through pino
  * instead of the library's console logger.
  */
-export function createClickHouseClient(url: string, requestTimeoutMs: number, logger: Logger): ClickHouseClient {
+export function createClickHouseClient(
+  url: string,
+  requestTimeoutMs: number,
+  logger: Logger,
+  connection?: ClickHouseConnection,
+): ClickHouseClient {
   return createClient({
     url,
+    connection,
     request_timeout: requestTimeoutMs,
     // Off on purpose: response compression adds the `enable_http_compression` setting to every
     // query; keeping the request set minimal is what makes old servers happy.
@@ -348,7 +370,8 @@ export class ClickHouseSink implements Sink {
   private readonly formatRow: RowFormatter | undefined;
   private readonly now: () => number;
   private readonly insertSql: string;
-  private insertSettings: ClickHouseSettings = {};
+  /** The settings every insert carries: those of `supportedInsertSettings` this server knows, read by `start()`. */
+  insertSettings: ClickHouseSettings = {};
   private started = false;
   private closed = false;
   private readonly inFlight = new Set<Promise<unknown>>();
@@ -359,7 +382,7 @@ export class ClickHouseSink implements Sink {
     this.logger = (options.logger ?? pino({ enabled: false })).child({ sink: "clickhouse" });
     this.formatRow = options.formatRow;
     this.now = options.now ?? Date.now;
-    this.client = createClickHouseClient(options.url, options.requestTimeoutMs ?? 10_000, this.logger);
+    this.client = createClickHouseClient(options.url, options.requestTimeoutMs ?? 10_000, this.logger, options.connection);
     // Explicit column list: a column added later with a DEFAULT gets it, and the line's fields
     // are matched to columns by position against this list, not against the table's order.
     this.insertSql =
