@@ -23,6 +23,7 @@ import { RetentionJob } from "../actors/storage-writer/clickhouse/retention";
 import { FileSink } from "../actors/storage-writer/file-sink";
 import type { Sink } from "../actors/storage-writer/sink";
 import { createStorageWriterService, type SinkJobs } from "../actors/storage-writer/storage-writer.service";
+import { createStatusService } from "../actors/status/status.service";
 import { createValidatorService } from "../actors/validator/validator.service";
 import { createBrokerSetup } from "../moleculer.config";
 import { startOpsServer } from "./ops-server";
@@ -104,6 +105,9 @@ export async function startNode(config: Config, logger: PinoLogger): Promise<Run
   for (const name of STOP_ORDER) {
     if (config.services.has(name)) services.set(name, broker.createService(factories[name]()));
   }
+  // On every node, whatever SERVICES says: GET /status asks each node for its figures.
+  // broker.stop() stops it last, after the product services.
+  broker.createService(createStatusService(config));
 
   if (config.usingDevKey) {
     logger.warn("INGEST_API_KEYS is not set: accepting the key `dev` for tenant `dev` (single-process development mode only)");

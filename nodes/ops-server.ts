@@ -1,11 +1,13 @@
 /**
  * Nodes without the edge (worker nodes) still answer operators and orchestrators on PORT:
- * GET /health (alive), GET /ready (the broker is up and not stopping) and GET /metrics
- * (Prometheus text). Plain node:http: no client traffic ever reaches this server.
+ * GET /health (alive), GET /ready (the broker is up and not stopping), GET /metrics
+ * (Prometheus text) and GET /status (the cluster's status page). Plain node:http: no client
+ * traffic ever reaches this server.
  */
 import http from "node:http";
 import type { ServiceBroker } from "moleculer";
 import type { ScrapeOnlyPrometheusReporter } from "../actors/edge/prometheus-text";
+import { statusPageReply } from "../actors/status/status.service";
 
 export function startOpsServer(
   broker: ServiceBroker,
@@ -26,6 +28,11 @@ export function startOpsServer(
           : json(503, { status: "not_ready", reason: "broker is not running" });
       case "/metrics":
         return res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" }).end(prometheus.render());
+      case "/status":
+        return void statusPageReply(broker, req.headers.accept).then(
+          (reply) => res.writeHead(reply.status, { "content-type": reply.contentType }).end(reply.body),
+          (error: unknown) => json(500, { error: { code: "internal", message: error instanceof Error ? error.message : String(error) } }),
+        );
       default:
         return json(404, { error: { code: "not_found", message: "No such endpoint" } });
     }

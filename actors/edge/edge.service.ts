@@ -8,6 +8,7 @@ import { tenantSettings } from "../../config/tenants";
 import type { SessionBatch, SessionIngestResult } from "../common/event";
 import { IngestError } from "../common/errors";
 import { METRIC } from "../common/metrics";
+import { statusPageReply } from "../status/status.service";
 import { serviceAvailable } from "../common/broker";
 import { ApiKeyStore, presentedKey, type Principal } from "../../nodes/edge/api-keys";
 import { EdgeHttpServer, errorReply, type HttpReply, type IncomingRequest } from "../../nodes/edge/http-server";
@@ -109,6 +110,7 @@ export function createEdgeService(config: Config, deps: EdgeServiceDeps): Servic
             contentType: "text/plain; version=0.0.4; charset=utf-8",
           }),
           ready: async () => readiness(broker, deps.requiredServices, server, config.natsUrl !== null),
+          status: (accept) => statusPageReply(broker, accept),
           preflight: (request) => {
             if (!principalOf(request)) {
               metrics.increment(METRIC.eventsRejected, { reason: "unauthorized" });

@@ -36,6 +36,8 @@ export const DEFAULT_VIRTUAL_NODES = 512;
  */
 const OWNER_BITS = 20;
 const OWNER_SPACE = 2 ** OWNER_BITS;
+/** Hashes are 32-bit. */
+const HASH_SPACE = 2 ** 32;
 
 /** murmur3's 32-bit finaliser: FNV-1a alone avalanches poorly on short, similar strings. */
 function fmix32(h: number): number {
@@ -154,6 +156,23 @@ export class HashRing {
 
   get size(): number {
     return this.ids.length;
+  }
+
+  /**
+   * Each member's share of the hash space, 0..1, summing to 1: the fraction of sessions it owns
+   * (the status page shows it). Point i owns the keys after the previous point up to itself; the
+   * first point also owns the wrap-around past the last one.
+   */
+  shares(): Map<string, number> {
+    const out = new Map<string, number>(this.ids.map((id) => [id, 0]));
+    const points = this.points;
+    const n = points.length;
+    for (let i = 0; i < n; i++) {
+      const previous = i === 0 ? (points[n - 1] as number) - HASH_SPACE : (points[i - 1] as number);
+      const id = this.ids[this.owners[i] as number] as string;
+      out.set(id, (out.get(id) as number) + ((points[i] as number) - previous) / HASH_SPACE);
+    }
+    return out;
   }
 
   private ownerOfHash(h: number): string | undefined {

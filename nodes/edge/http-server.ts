@@ -34,6 +34,8 @@ export interface EdgeRoutes {
   health(): HttpReply;
   ready(): Promise<HttpReply>;
   metrics(): HttpReply;
+  /** The cluster's status page; `accept` picks HTML (a browser) or JSON. */
+  status(accept: string | undefined): Promise<HttpReply>;
   /** Checks that need no body (auth, content type, rate of unauthenticated callers). A reply here ends the request unread. */
   preflight(request: IncomingRequest): HttpReply | null;
   ingest(request: IncomingRequest, body: Buffer): Promise<HttpReply>;
@@ -101,6 +103,10 @@ export class EdgeHttpServer {
     this.app.get("/health", (res) => this.sendNow(res, routes.health()));
     this.app.get("/metrics", (res) => this.sendNow(res, routes.metrics()));
     this.app.get("/ready", (res) => this.handleAsync(res, () => routes.ready()));
+    this.app.get("/status", (res, req) => {
+      const accept = req.getHeader("accept") || undefined; // read before any await (uWS rule)
+      this.handleAsync(res, () => routes.status(accept));
+    });
     this.app.post("/v1/events", (res, req) => this.handleIngest(res, req));
     this.app.any("/v1/events", (res) => this.sendNow(res, errorReply("method_not_allowed")));
     routes.extend?.(this.app);

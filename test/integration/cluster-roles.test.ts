@@ -6,6 +6,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { ClusterStatus } from "../../actors/status/cluster-status";
 import { readSegments } from "../../actors/storage-writer/file-sink";
 import { postEvents } from "../support/node-process";
 import { firstOccurrenceOrderViolations, startCluster, waitFor, waitForCluster, type TestCluster } from "../support/cluster";
@@ -56,6 +57,25 @@ describe("cluster with split roles", () => {
     expect(fs.existsSync(path.join(cluster.root, "e1"))).toBe(false);
     await waitFor(() => cluster.receiver.events.length >= expected, 20_000, "forwarded events");
     expect(firstOccurrenceOrderViolations(cluster.receiver.events)).toEqual([]);
+  });
+
+  it("every node serves the cluster's status page: all nodes, their services, ring shares and figures", async () => {
+    for (const id of ["e1", "w1"]) {
+      const doc = (await (await fetch(`${cluster.nodes.get(id)!.url}/status`)).json()) as ClusterStatus;
+      expect(doc).toMatchObject({ mode: "cluster", reportedBy: id, warnings: [], totals: { nodes: 3, nodesReporting: 3 } });
+      const byId = new Map(doc.nodes.map((n) => [n.id, n]));
+      expect([...byId.keys()]).toEqual(["e1", "w1", "w2"]);
+      expect(byId.get("e1")!.services).toEqual(["edge"]);
+      expect(byId.get("w1")!.services).toEqual(["forwarder", "rate-limiter", "session", "storage-writer", "validator"]);
+      expect(byId.get("e1")!.ringShare).toBeNull();
+      const shares = ["w1", "w2"].map((w) => byId.get(w)!.ringShare!);
+      expect(shares[0]! + shares[1]!).toBeCloseTo(1, 6);
+      for (const share of shares) expect(share).toBeGreaterThan(0.3);
+      for (const node of byId.values()) expect(node.error).toBeNull();
+      // The first test's 1,000 events: accepted at the edge, stored by the two workers together.
+      expect(byId.get("e1")!.status!.events.accepted).toBe(1_000);
+      expect(byId.get("w1")!.status!.storage.rows + byId.get("w2")!.status!.storage.rows).toBe(1_000);
+    }
   });
 
   it("worker nodes answer /health, /ready and /metrics on their port", async () => {

@@ -9,6 +9,7 @@ import os from "node:os";
 import path from "node:path";
 import zlib from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { ClusterStatus } from "../../actors/status/cluster-status";
 import { readSegments } from "../../actors/storage-writer/file-sink";
 import { postEvents, startNodeProcess, type NodeProcess } from "../support/node-process";
 import { SEED_000_REQUEST } from "../support/seed-requests";
@@ -215,6 +216,31 @@ describe("single-process node", () => {
     expect(text).toMatch(/ingest_events_duplicates\{[^}]*\} [1-9]/);
     expect(text).toMatch(/ingest_storage_batches_flushed\{[^}]*\} [1-9]/);
     expect(text).toMatch(/ingest_storage_flush_latency_ms_count\{[^}]*\} [1-9]/);
+  });
+
+  it("serves the status page: JSON by default, HTML to a browser", async () => {
+    const res = await fetch(`${node.url}/status`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toBe("application/json");
+    const doc = (await res.json()) as ClusterStatus;
+    expect(doc).toMatchObject({ mode: "single-process", reportedBy: "it-single", warnings: [] });
+    expect(doc.nodes).toHaveLength(1);
+    const self = doc.nodes[0]!;
+    expect(self).toMatchObject({ id: "it-single", available: true, ringShare: null, error: null });
+    expect(self.services).toEqual(["edge", "forwarder", "rate-limiter", "session", "storage-writer", "validator"]);
+    // The earlier tests' traffic: every figure comes from this node's own counters.
+    const status = self.status!;
+    expect(status.events.accepted).toBeGreaterThan(0);
+    expect(status.storage.rows).toBeGreaterThanOrEqual(status.events.accepted);
+    expect(status.storage.commits).toBeGreaterThan(0);
+    expect(status.memoryMB.rss).toBeGreaterThan(0);
+    expect(doc.totals).toMatchObject({ nodes: 1, nodesReporting: 1 });
+
+    const page = await fetch(`${node.url}/status`, { headers: { Accept: "text/html,application/xhtml+xml" } });
+    expect(page.headers.get("content-type")).toBe("text/html; charset=utf-8");
+    const html = await page.text();
+    expect(html).toContain("<td>it-single");
+    expect(html).toContain("No warnings.");
   });
 
   it("drains on SIGTERM: every acknowledged event is stored, the process exits 0 in time", async () => {

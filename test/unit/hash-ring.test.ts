@@ -36,6 +36,19 @@ function shares(list: string[]): Map<string, number> {
 }
 
 describe("HashRing", () => {
+  it("shares() gives each node the fraction of sessions it owns, summing to 1", () => {
+    const r = ring(["n1", "n2", "n3", "n4"]);
+    const shares = r.shares();
+    expect([...shares.keys()].sort()).toEqual(["n1", "n2", "n3", "n4"]);
+    expect([...shares.values()].reduce((a, b) => a + b, 0)).toBeCloseTo(1, 9);
+    const owned = new Map<string, number>();
+    for (const key of KEYS) owned.set(r.owner(key)!, (owned.get(r.owner(key)!) ?? 0) + 1);
+    // 100,000 sampled keys agree with the arcs to well within sampling error (~0.15% here).
+    for (const [id, share] of shares) expect(Math.abs(owned.get(id)! / SESSIONS - share)).toBeLessThan(0.006);
+    expect(ring(["solo"]).shares()).toEqual(new Map([["solo", 1]]));
+    expect(new HashRing().shares()).toEqual(new Map());
+  });
+
   it("gives each of 3 nodes 33% ± 5% of 100,000 sessions", () => {
     const s = shares(owners(ring(["node-a", "node-b", "node-c"])));
     expect([...s.keys()].sort()).toEqual(["node-a", "node-b", "node-c"]);

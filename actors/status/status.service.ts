@@ -1,0 +1,142 @@
+/**
+ * The status service, on every node whatever SERVICES says: `status.node` answers this node's
+ * figures (node-status.ts), `status.cluster` asks every available node for theirs, in parallel
+ * and with a short timeout, and assembles the page (cluster-status.ts). GET /status on the edge
+ * and on worker nodes' ops port calls `status.cluster` on its own node.
+ *
+ * Every few seconds it samples two counters for the per-second rates and the event loop's delay,
+ * so answering costs a metric snapshot, not work on the event path.
+ */
+import { monitorEventLoopDelay } from "node:perf_hooks";
+import type { ServiceBroker, ServiceSchema } from "moleculer";
+import type { Config } from "../../config/env";
+import { METRIC } from "../common/metrics";
+import { HashRing } from "../session/hash-ring";
+import { buildClusterStatus, type ClusterStatus, type NodeReport, type RegistryNode } from "./cluster-status";
+import { buildNodeStatus, metricTotal, type MetricItem, type MetricLookup, type NodeStatus } from "./node-status";
+import { RateWindow } from "./rate-window";
+import { statusReply, type StatusReply } from "./status-page";
+
+export const STATUS_SERVICE = "status";
+const SAMPLE_MS = 5_000;
+const RATE_WINDOW_MS = 60_000;
+/** A node that has not answered by then is shown as not reporting; the page must not hang on it. */
+const NODE_TIMEOUT_MS = 1_500;
+const LOOP_SAMPLE_MS = 10;
+
+/** The registry's node list, which Moleculer's typings leave out. */
+interface RawNode {
+  id: string;
+  available: boolean;
+  hostname?: string | null;
+  services?: Array<{ name: string }>;
+}
+
+function registryNodes(broker: ServiceBroker): RegistryNode[] {
+  const registry = broker.registry as unknown as { getNodeList(opts: { onlyAvailable: boolean; withServices: boolean }): RawNode[] };
+  return registry.getNodeList({ onlyAvailable: false, withServices: true }).map((node) => ({
+    id: node.id,
+    available: node.available,
+    hostname: node.hostname ?? null,
+    // `$node` and this service run everywhere; the page lists the product's services.
+    services: [...new Set((node.services ?? []).map((s) => s.name))].filter((name) => !name.startsWith("$") && name !== STATUS_SERVICE).sort(),
+  }));
+}
+
+function metricLookup(broker: ServiceBroker): MetricLookup {
+  return (name) => {
+    if (!broker.isMetricsEnabled()) return [];
+    const metric = broker.metrics.getMetric(name) as unknown as { snapshot(): MetricItem[] } | null;
+    return metric ? metric.snapshot() : [];
+  };
+}
+
+export function createStatusService(config: Config): ServiceSchema {
+  const startedAtMs = Date.now();
+  const accepted = new RateWindow(RATE_WINDOW_MS);
+  const stored = new RateWindow(RATE_WINDOW_MS);
+  const loopDelay = monitorEventLoopDelay({ resolution: LOOP_SAMPLE_MS });
+  let loopDelayP99Ms: number | null = null;
+  let sampler: NodeJS.Timeout | undefined;
+
+  return {
+    name: STATUS_SERVICE,
+    actions: {
+      node: {
+        handler(): NodeStatus {
+          const broker = this.broker;
+          return buildNodeStatus({
+            nodeID: broker.nodeID,
+            services: [...config.services].sort(),
+            startedAtMs,
+            nowMs: Date.now(),
+            memory: process.memoryUsage(),
+            eventLoopDelayP99Ms: loopDelayP99Ms,
+            perSecond: { accepted: accepted.perSecond(), stored: stored.perSecond() },
+            metric: metricLookup(broker),
+          });
+        },
+      },
+      cluster: {
+        async handler(): Promise<ClusterStatus> {
+          const broker = this.broker;
+          const nodes = registryNodes(broker);
+          const reports = new Map<string, NodeReport>();
+          await Promise.all(
+            nodes
+              .filter((n) => n.available)
+              .map(async (n) => {
+                try {
+                  const status = await broker.call<NodeStatus, object>(`${STATUS_SERVICE}.node`, {}, { nodeID: n.id, timeout: NODE_TIMEOUT_MS, retries: 0 });
+                  reports.set(n.id, { ok: true, status });
+                } catch (error) {
+                  reports.set(n.id, { ok: false, error: error instanceof Error ? error.message : String(error) });
+                }
+              }),
+          );
+          const ringShares = new Map<string, number>();
+          if (config.natsUrl) {
+            // The ring every edge builds: the available nodes running `session`.
+            const ring = new HashRing();
+            ring.setNodes(nodes.filter((n) => n.available && n.services.includes("session")).map((n) => n.id));
+            for (const [id, share] of ring.shares()) ringShares.set(id, share);
+          }
+          return buildClusterStatus({
+            nowMs: Date.now(),
+            mode: config.natsUrl ? "cluster" : "single-process",
+            reportedBy: broker.nodeID,
+            nodes,
+            reports,
+            ringShares,
+          });
+        },
+      },
+    },
+    started() {
+      const metric = metricLookup(this.broker);
+      loopDelay.enable();
+      const sample = () => {
+        const now = Date.now();
+        accepted.record(now, metricTotal(metric, METRIC.eventsAccepted));
+        stored.record(now, metricTotal(metric, METRIC.rowsStored));
+        // The histogram records whole intervals between its timer's runs: the delay is what
+        // exceeds the sampling interval.
+        if (loopDelay.count > 0) loopDelayP99Ms = Math.max(0, Math.round((loopDelay.percentile(99) / 1e6 - LOOP_SAMPLE_MS) * 10) / 10);
+        loopDelay.reset();
+      };
+      sample();
+      sampler = setInterval(sample, SAMPLE_MS);
+      sampler.unref();
+    },
+    stopped() {
+      if (sampler) clearInterval(sampler);
+      loopDelay.disable();
+    },
+  };
+}
+
+/** GET /status on this node: the cluster's document, gathered by this node's own status service. */
+export async function statusPageReply(broker: ServiceBroker, accept: string | undefined): Promise<StatusReply> {
+  const doc = await broker.call<ClusterStatus, object>(`${STATUS_SERVICE}.cluster`, {}, { nodeID: broker.nodeID });
+  return statusReply(doc, accept);
+}
