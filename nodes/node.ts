@@ -13,6 +13,7 @@ import { ServiceBroker, type Service, type ServiceSchema } from "moleculer";
 import { ConfigError, loadConfig, type Config, type ServiceName } from "../config/env";
 import { createLogger, type PinoLogger } from "../actors/common/logger";
 import { registerProductMetrics } from "../actors/common/metrics";
+import { PRODUCT_VERSION } from "../actors/common/product-version";
 import { createEdgeService } from "../actors/edge/edge.service";
 import { createForwarderService } from "../actors/forwarder/forwarder.service";
 import { createRateLimiterService } from "../actors/rate-limiter/rate-limiter.service";
@@ -116,7 +117,7 @@ export async function startNode(config: Config, logger: PinoLogger): Promise<Run
   const opsServer = config.services.has("edge") ? null : await startOpsServer(broker, prometheus, config.host, config.port);
   if (opsServer) port = (opsServer.address() as { port: number }).port;
   logger.info(
-    { node: config.nodeId, services: [...config.services], mode: config.natsUrl ? "cluster" : "single-process", port },
+    { node: config.nodeId, version: PRODUCT_VERSION, services: [...config.services], mode: config.natsUrl ? "cluster" : "single-process", port },
     "node started",
   );
 

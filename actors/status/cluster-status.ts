@@ -83,6 +83,12 @@ export function buildClusterStatus(input: ClusterStatusInput): ClusterStatus {
       warnings.push(`no available node runs ${service}: events cannot be accepted`);
     }
   }
+  const byVersion = new Map<string, string[]>();
+  for (const status of reporting) byVersion.set(status.version, [...(byVersion.get(status.version) ?? []), status.nodeID]);
+  if (byVersion.size > 1) {
+    const groups = [...byVersion].map(([version, ids]) => `${version}: ${ids.join(", ")}`).join("; ");
+    warnings.push(`nodes run different versions (${groups}); a cluster needs the same version on every node`);
+  }
   for (const status of reporting) {
     if (status.forwarder.circuitOpen) warnings.push(`node ${status.nodeID}: the forward target's circuit breaker is open`);
   }

@@ -4,6 +4,7 @@
  * metric registry as a lookup, so this is testable without a broker.
  */
 import { METRIC } from "../common/metrics";
+import { PRODUCT_VERSION } from "../common/product-version";
 
 /** One labelled value of a metric as Moleculer's registry snapshots it. */
 export interface MetricItem {
@@ -21,6 +22,8 @@ export interface NodeStatus {
   nodeID: string;
   /** Product services this node runs. */
   services: string[];
+  /** The product's version (package.json). */
+  version: string;
   nodeVersion: string;
   pid: number;
   startedAt: string;
@@ -76,6 +79,7 @@ export function buildNodeStatus(input: NodeStatusInput): NodeStatus {
   return {
     nodeID: input.nodeID,
     services: input.services,
+    version: PRODUCT_VERSION,
     nodeVersion: process.version,
     pid: process.pid,
     startedAt: new Date(input.startedAtMs).toISOString(),

@@ -41,7 +41,7 @@ function duration(seconds: number): string {
 function nodeRow(node: ClusterNode): string {
   const s = node.status;
   const cells = [
-    escapeHtml(node.id) + (node.hostname ? `<br><small>${escapeHtml(node.hostname)}</small>` : ""),
+    escapeHtml(node.id) + `<br><small>${escapeHtml([s ? `v${s.version}` : "", node.hostname ?? ""].filter(Boolean).join(" · "))}</small>`,
     node.error === null ? "ok" : `<span class="bad">${escapeHtml(node.error)}</span>`,
     escapeHtml(node.services.join(", ")),
     node.ringShare === null ? "–" : `${num(node.ringShare * 100, 1)}%`,

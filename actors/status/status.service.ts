@@ -23,6 +23,8 @@ const RATE_WINDOW_MS = 60_000;
 /** A node that has not answered by then is shown as not reporting; the page must not hang on it. */
 const NODE_TIMEOUT_MS = 1_500;
 const LOOP_SAMPLE_MS = 10;
+/** How long one gathered cluster document answers further requests. */
+const REUSE_MS = 1_000;
 
 /** The registry's node list, which Moleculer's typings leave out. */
 interface RawNode {
@@ -51,6 +53,39 @@ function metricLookup(broker: ServiceBroker): MetricLookup {
   };
 }
 
+/** Asks every available node for its figures, in parallel, and assembles the cluster's document. */
+async function gatherClusterStatus(broker: ServiceBroker, config: Config): Promise<ClusterStatus> {
+  const nodes = registryNodes(broker);
+  const reports = new Map<string, NodeReport>();
+  await Promise.all(
+    nodes
+      .filter((n) => n.available)
+      .map(async (n) => {
+        try {
+          const status = await broker.call<NodeStatus, object>(`${STATUS_SERVICE}.node`, {}, { nodeID: n.id, timeout: NODE_TIMEOUT_MS, retries: 0 });
+          reports.set(n.id, { ok: true, status });
+        } catch (error) {
+          reports.set(n.id, { ok: false, error: error instanceof Error ? error.message : String(error) });
+        }
+      }),
+  );
+  const ringShares = new Map<string, number>();
+  if (config.natsUrl) {
+    // The ring every edge builds: the available nodes running `session`.
+    const ring = new HashRing();
+    ring.setNodes(nodes.filter((n) => n.available && n.services.includes("session")).map((n) => n.id));
+    for (const [id, share] of ring.shares()) ringShares.set(id, share);
+  }
+  return buildClusterStatus({
+    nowMs: Date.now(),
+    mode: config.natsUrl ? "cluster" : "single-process",
+    reportedBy: broker.nodeID,
+    nodes,
+    reports,
+    ringShares,
+  });
+}
+
 export function createStatusService(config: Config): ServiceSchema {
   const startedAtMs = Date.now();
   const accepted = new RateWindow(RATE_WINDOW_MS);
@@ -58,6 +93,8 @@ export function createStatusService(config: Config): ServiceSchema {
   const loopDelay = monitorEventLoopDelay({ resolution: LOOP_SAMPLE_MS });
   let loopDelayP99Ms: number | null = null;
   let sampler: NodeJS.Timeout | undefined;
+  let latest: { at: number; doc: ClusterStatus } | null = null;
+  let gathering: Promise<ClusterStatus> | null = null;
 
   return {
     name: STATUS_SERVICE,
@@ -78,37 +115,21 @@ export function createStatusService(config: Config): ServiceSchema {
         },
       },
       cluster: {
-        async handler(): Promise<ClusterStatus> {
-          const broker = this.broker;
-          const nodes = registryNodes(broker);
-          const reports = new Map<string, NodeReport>();
-          await Promise.all(
-            nodes
-              .filter((n) => n.available)
-              .map(async (n) => {
-                try {
-                  const status = await broker.call<NodeStatus, object>(`${STATUS_SERVICE}.node`, {}, { nodeID: n.id, timeout: NODE_TIMEOUT_MS, retries: 0 });
-                  reports.set(n.id, { ok: true, status });
-                } catch (error) {
-                  reports.set(n.id, { ok: false, error: error instanceof Error ? error.message : String(error) });
-                }
-              }),
-          );
-          const ringShares = new Map<string, number>();
-          if (config.natsUrl) {
-            // The ring every edge builds: the available nodes running `session`.
-            const ring = new HashRing();
-            ring.setNodes(nodes.filter((n) => n.available && n.services.includes("session")).map((n) => n.id));
-            for (const [id, share] of ring.shares()) ringShares.set(id, share);
-          }
-          return buildClusterStatus({
-            nowMs: Date.now(),
-            mode: config.natsUrl ? "cluster" : "single-process",
-            reportedBy: broker.nodeID,
-            nodes,
-            reports,
-            ringShares,
-          });
+        handler(): Promise<ClusterStatus> {
+          // One gathering at a time, its result reused for a second: however often the page is
+          // asked for (it is as reachable as /metrics), the cluster sees at most one round of
+          // status.node calls per node and second.
+          const now = Date.now();
+          if (latest && now - latest.at < REUSE_MS) return Promise.resolve(latest.doc);
+          gathering ??= gatherClusterStatus(this.broker, config)
+            .then((doc) => {
+              latest = { at: Date.now(), doc };
+              return doc;
+            })
+            .finally(() => {
+              gathering = null;
+            });
+          return gathering;
         },
       },
     },

@@ -243,6 +243,15 @@ describe("single-process node", () => {
     expect(html).toContain("No warnings.");
   });
 
+  it("gathers the status at most once a second, however often it is asked", async () => {
+    const ask = async () => ((await (await fetch(`${node.url}/status`)).json()) as ClusterStatus).generatedAt;
+    await new Promise((r) => setTimeout(r, 1_100)); // past the previous test's document
+    const burst = await Promise.all(Array.from({ length: 20 }, ask));
+    expect(new Set(burst).size).toBe(1);
+    await new Promise((r) => setTimeout(r, 1_100));
+    expect(await ask()).not.toBe(burst[0]);
+  });
+
   it("drains on SIGTERM: every acknowledged event is stored, the process exits 0 in time", async () => {
     const ackedIds: string[] = [];
     let sending = true;

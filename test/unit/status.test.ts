@@ -71,6 +71,8 @@ describe("buildNodeStatus", () => {
     expect(s.uptimeSeconds).toBe(60);
     expect(s.memoryMB).toEqual({ rss: 120, heapUsed: 40 });
     expect(s.startedAt).toBe(new Date(1_000).toISOString());
+    // The package's own version, read from package.json.
+    expect(s.version).toMatch(/^\d+\.\d+\.\d+/);
   });
 
   it("reports no commit p99 before any commit, and zeros for metrics that are not registered", () => {
@@ -132,6 +134,24 @@ describe("buildClusterStatus", () => {
     ]);
     expect(doc.totals).toMatchObject({ nodes: 3, nodesReporting: 1 });
     expect(doc.nodes.find((n) => n.id === "w-2")).toMatchObject({ status: null, error: "Request timed out" });
+  });
+
+  it("warns when the nodes run different versions", () => {
+    const older = { ...nodeStatus("w-1"), version: "0.1.0" };
+    const newer = { ...nodeStatus("w-2"), version: "0.2.0" };
+    const doc = buildClusterStatus({
+      nowMs: 0,
+      mode: "cluster",
+      reportedBy: "w-1",
+      nodes: registry({ id: "w-1" }, { id: "w-2" }, { id: "w-3" }),
+      reports: new Map<string, NodeReport>([
+        ["w-1", { ok: true, status: older }],
+        ["w-2", { ok: true, status: newer }],
+        ["w-3", { ok: true, status: { ...newer, nodeID: "w-3" } }],
+      ]),
+      ringShares: new Map(),
+    });
+    expect(doc.warnings).toEqual(["nodes run different versions (0.1.0: w-1; 0.2.0: w-2, w-3); a cluster needs the same version on every node"]);
   });
 
   it("has no rate when no node has one yet", () => {
