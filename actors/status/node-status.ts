@@ -1,7 +1,7 @@
 /**
  * One node's part of the status page: what it runs and how it is doing, read from the product's
- * own metrics (actors/common/metrics.ts) plus process figures. Pure: the service passes in the
- * metric registry as a lookup, so this is testable without a broker.
+ * own metrics (actors/common/metrics.ts) plus process figures. Free of Moleculer: the service
+ * passes in the metric registry as a lookup, so this is testable without a broker.
  */
 import { METRIC } from "../common/metrics";
 import { PRODUCT_VERSION } from "../common/product-version";

@@ -370,8 +370,7 @@ export class ClickHouseSink implements Sink {
   private readonly formatRow: RowFormatter | undefined;
   private readonly now: () => number;
   private readonly insertSql: string;
-  /** The settings every insert carries: those of `supportedInsertSettings` this server knows, read by `start()`. */
-  insertSettings: ClickHouseSettings = {};
+  private settings: ClickHouseSettings = {};
   private started = false;
   private closed = false;
   private readonly inFlight = new Set<Promise<unknown>>();
@@ -394,9 +393,14 @@ export class ClickHouseSink implements Sink {
     await runMigrations(this.client, this.database, this.logger);
     const rs = await this.client.query({ query: "SELECT version() AS version", format: "JSONEachRow" });
     this.serverVersion = (await rs.json<{ version: string }>())[0]?.version;
-    this.insertSettings = await this.supportedInsertSettings();
+    this.settings = await this.supportedInsertSettings();
     this.started = true;
     this.logger.info({ serverVersion: this.serverVersion, insertSettings: this.insertSettings }, "ClickHouse sink started");
+  }
+
+  /** The settings every insert carries: those of `supportedInsertSettings` this server knows, read by `start()`. */
+  get insertSettings(): Readonly<ClickHouseSettings> {
+    return this.settings;
   }
 
   async write(events: readonly IngestEvent[]): Promise<void> {
@@ -476,7 +480,7 @@ export class ClickHouseSink implements Sink {
     const res = await this.client.exec({
       query: this.insertSql,
       values: Readable.from(chunks),
-      clickhouse_settings: this.insertSettings,
+      clickhouse_settings: this.settings,
     });
     // The response body is empty for an INSERT; read it to the end so the socket is reusable.
     for await (const _chunk of res.stream) {
@@ -497,7 +501,7 @@ export class ClickHouseSink implements Sink {
         failed_at: failedAt,
       })),
       format: "JSONEachRow",
-      clickhouse_settings: this.insertSettings,
+      clickhouse_settings: this.settings,
     });
     this.rowsDeadLettered += rows.length;
   }
