@@ -6,6 +6,7 @@
  * forwarded stream, first occurrences only, is in seq order.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { ClusterStatus } from "../../actors/status/cluster-status";
 import {
   firstOccurrenceOrderViolations,
   runSessionClients,
@@ -67,6 +68,13 @@ describe("cluster failover", () => {
     await waitForForwarded(cluster, ackedIds, 30_000, "every acknowledged event forwarded");
     expect(firstOccurrenceOrderViolations(cluster.receiver.events)).toEqual([]);
     expect(sendingMs).toBeGreaterThan(0);
+
+    // The status page tells an operator the same story: n2 gone, n4 in the ring in its place.
+    const doc = (await (await fetch(`${cluster.nodes.get("n1")!.url}/status`)).json()) as ClusterStatus;
+    expect(doc.nodes.find((n) => n.id === "n2")).toMatchObject({ available: false, status: null, ringShare: null });
+    expect(doc.warnings).toEqual(["node n2: not available (missed heartbeats or left)"]);
+    expect(doc.nodes.filter((n) => n.ringShare !== null).map((n) => n.id)).toEqual(["n1", "n3", "n4"]);
+    expect(doc.totals.nodesReporting).toBe(3);
   }, 180_000);
 
   it("drains a node on SIGTERM with no error returned to clients of the other edges", async () => {
