@@ -11,6 +11,7 @@ import { METRIC } from "../common/metrics";
 import { statusPageReply } from "../status/status.service";
 import { serviceAvailable } from "../common/broker";
 import { ApiKeyStore, presentedKey, type Principal } from "../../nodes/edge/api-keys";
+import { applyEventRoute, eventRouteOf, UNKNOWN_ROUTE } from "../../nodes/edge/event-routes";
 import { EdgeHttpServer, errorReply, type HttpReply, type IncomingRequest } from "../../nodes/edge/http-server";
 import { IngestHandler, type ValidationOutcome } from "../../nodes/edge/ingest-handler";
 import { clientAddress } from "../../nodes/edge/client-address";
@@ -112,6 +113,7 @@ export function createEdgeService(config: Config, deps: EdgeServiceDeps): Servic
           ready: async () => readiness(broker, deps.requiredServices, server, config.natsUrl !== null),
           status: (accept) => statusPageReply(broker, accept),
           preflight: (request) => {
+            if (eventRouteOf(request.url) === undefined) return errorReply("not_found");
             if (!principalOf(request)) {
               metrics.increment(METRIC.eventsRejected, { reason: "unauthorized" });
               // Past its budget a client without a valid key learns only "slow down", so
@@ -129,7 +131,7 @@ export function createEdgeService(config: Config, deps: EdgeServiceDeps): Servic
           },
           present: (request, reply) => {
             // The real status, also for silent tenants: their drops stay visible to operators.
-            metrics.increment(METRIC.requests, { route: "/v1/events", status: String(reply.status) });
+            metrics.increment(METRIC.requests, { route: eventRouteOf(request.url)?.path ?? UNKNOWN_ROUTE, status: String(reply.status) });
             const principal = principalOf(request);
             if (principal && tenantSettings(config.tenants, principal.tenant).silent) return silentReply(reply);
             return reply;
@@ -137,7 +139,7 @@ export function createEdgeService(config: Config, deps: EdgeServiceDeps): Servic
           ingest: async (request, body): Promise<HttpReply> => {
             const principal = principalOf(request)!;
             try {
-              const events = handler.decodeHttpBody(body, request.headers["content-encoding"]);
+              const events = applyEventRoute(eventRouteOf(request.url)!, handler.decodeHttpBody(body, request.headers["content-encoding"]));
               const answer = await handler.ingest(principal, events, request.receivedAt, request.headers["idempotency-key"]);
               if (answer.accepted === 0 && answer.duplicates === 0 && answer.rejected.length > 0) {
                 return {

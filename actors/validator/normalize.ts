@@ -42,6 +42,12 @@ const CANONICAL_KEYS = new Set<string>(Object.values(FIELD_ALIASES).flat());
 /** Keys that must never be copied onto an object: they reach the prototype. */
 const POISON_KEYS = new Set(["__proto__", "constructor", "prototype"]);
 
+/** Whether `raw` carries `field` under any of its accepted spellings (null counts as absent). */
+export function hasField(raw: Record<string, unknown>, field: keyof typeof FIELD_ALIASES): boolean {
+  const value = pick(raw, FIELD_ALIASES[field]);
+  return value !== undefined && value !== null;
+}
+
 function pick(raw: Record<string, unknown>, names: readonly string[]): unknown {
   for (const name of names) {
     const value = raw[name];

@@ -40,8 +40,9 @@ export interface EdgeRoutes {
   preflight(request: IncomingRequest): HttpReply | null;
   ingest(request: IncomingRequest, body: Buffer): Promise<HttpReply>;
   /**
-   * Last word on every reply to POST /v1/events, whichever step produced it (preflight, body
-   * limits, timeout, ingest, shutdown): per-tenant answer shapes and request metrics.
+   * Last word on every reply to an ingest POST (/v1/events, /api/v1/events/*), whichever step
+   * produced it (preflight, body limits, timeout, ingest, shutdown): per-tenant answer shapes and
+   * request metrics.
    */
   present?(request: IncomingRequest, reply: HttpReply): HttpReply;
   /** Optional extra routes (the WebSocket endpoint) registered on the same app. */
@@ -107,8 +108,11 @@ export class EdgeHttpServer {
       const accept = req.getHeader("accept") || undefined; // read before any await (uWS rule)
       this.handleAsync(res, () => routes.status(accept));
     });
+    // Every path that may take events comes here; the routes decide which do (404 for the rest).
     this.app.post("/v1/events", (res, req) => this.handleIngest(res, req));
+    this.app.post("/api/v1/events/*", (res, req) => this.handleIngest(res, req));
     this.app.any("/v1/events", (res) => this.sendNow(res, errorReply("method_not_allowed")));
+    this.app.any("/api/v1/events/*", (res) => this.sendNow(res, errorReply("method_not_allowed")));
     routes.extend?.(this.app);
     this.app.any("/*", (res) => this.sendNow(res, errorReply("not_found")));
     // Slow clients: a body that has not arrived in time is answered 408 and the connection closed.

@@ -4,6 +4,7 @@
  * per-session order, exactly once; rejected requests store nothing; the forwarder sees the same
  * ordered stream; SIGTERM drains without losing an acknowledged event.
  */
+import { randomUUID } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -50,6 +51,49 @@ describe("single-process node", () => {
     const res = await postEvents(node.url, SEED_000_REQUEST, { "X-API-Key": "key-a" });
     expect(res.status).toBe(202);
     expect(res.body).toEqual({ accepted: 1, duplicates: 0, rejected: [] });
+  });
+
+  it("takes the learning platform's typed endpoints (seed 002) as they are", async () => {
+    const key = { "X-API-Key": "key-a" };
+    const session = randomUUID();
+    const user = randomUUID();
+    // Seed 002's attempt event, field for field, with real UUIDs for its placeholders.
+    const attempt = {
+      user_id: user,
+      item_id: randomUUID(),
+      session_id: session,
+      client_attempt_id: randomUUID(),
+      selected: "answer_data",
+      correct: true,
+      quality: 4,
+      confidence: 3,
+      time_taken_ms: 5000,
+      hints_used: 0,
+      device_type: "mobile",
+      app_version: "1.0.0",
+    };
+    const placement = { placement_id: randomUUID(), user_id: user, items_administered: 15, overall_accuracy: 0.73, was_completed: true, end_reason: "completed_normally", results: { ability_estimates: {}, recommendations: {} } };
+    expect((await postEvents(node.url, attempt, key, "/api/v1/events/attempt")).body).toEqual({ accepted: 1, duplicates: 0, rejected: [] });
+    expect((await postEvents(node.url, placement, key, "/api/v1/events/placement")).body).toEqual({ accepted: 1, duplicates: 0, rejected: [] });
+    // Its client-generated UUID is the event's id: a resend is a duplicate.
+    expect((await postEvents(node.url, attempt, key, "/api/v1/events/attempt")).body).toEqual({ accepted: 0, duplicates: 1, rejected: [] });
+    // The typed schemas still apply.
+    const bad = await postEvents(node.url, { ...attempt, client_attempt_id: randomUUID(), quality: 9 }, key, "/api/v1/events/attempt");
+    expect(bad.status).toBe(400);
+    expect(bad.body.rejected[0].errors).toContain("properties.quality must be <= 5");
+    // The batch endpoint takes events that name themselves.
+    const batch = await postEvents(node.url, { events: [{ event_type: "session_end", session_id: session, user_id: user }] }, key, "/api/v1/events/batch");
+    expect(batch.body).toMatchObject({ accepted: 1 });
+    expect((await postEvents(node.url, attempt, key, "/api/v1/events/unknown")).status).toBe(404);
+    expect((await fetch(`${node.url}/api/v1/events/attempt`)).status).toBe(405);
+
+    // Acknowledged means durable: the rows are in the segments already.
+    const rows = (await readSegments(dataDir)).filter((r) => r.user_id === user);
+    const byName = new Map(rows.map((r) => [r.event_name, r]));
+    expect([...byName.keys()].sort()).toEqual(["attempt", "placement", "session_end"]);
+    expect(rows).toHaveLength(3);
+    expect(byName.get("attempt")).toMatchObject({ event_id: attempt.client_attempt_id, session_id: session, properties: { item_id: attempt.item_id, quality: 4, correct: true } });
+    expect(byName.get("placement")).toMatchObject({ event_id: placement.placement_id, session_id: `user:${user}`, properties: { overall_accuracy: 0.73 } });
   });
 
   it("stores events from many sessions in per-session order, exactly once", async () => {

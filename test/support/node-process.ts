@@ -73,8 +73,9 @@ export async function postEvents(
   url: string,
   body: unknown,
   headers: Record<string, string> = {},
+  path = "/v1/events",
 ): Promise<{ status: number; body: any; headers: Headers }> {
-  const res = await fetch(`${url}/v1/events`, {
+  const res = await fetch(`${url}${path}`, {
     method: "POST",
     headers: { "content-type": "application/json", ...headers },
     body: typeof body === "string" ? body : JSON.stringify(body),
