@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ClusterStatus } from "../../actors/status/cluster-status";
 import { readSegments } from "../../actors/storage-writer/file-sink";
 import { postEvents, startNodeProcess, type NodeProcess } from "../support/node-process";
-import { SEED_000_REQUEST } from "../support/seed-requests";
+import { SEED_000_REQUEST, seed002AttemptFields } from "../support/seed-requests";
 import { startForwardReceiver, type ForwardReceiver } from "../support/cluster";
 
 describe("single-process node", () => {
@@ -58,20 +58,7 @@ describe("single-process node", () => {
     const session = randomUUID();
     const user = randomUUID();
     // Seed 002's attempt event, field for field, with real UUIDs for its placeholders.
-    const attempt = {
-      user_id: user,
-      item_id: randomUUID(),
-      session_id: session,
-      client_attempt_id: randomUUID(),
-      selected: "answer_data",
-      correct: true,
-      quality: 4,
-      confidence: 3,
-      time_taken_ms: 5000,
-      hints_used: 0,
-      device_type: "mobile",
-      app_version: "1.0.0",
-    };
+    const attempt = { user_id: user, session_id: session, ...seed002AttemptFields({ item_id: randomUUID(), client_attempt_id: randomUUID() }) };
     const placement = { placement_id: randomUUID(), user_id: user, items_administered: 15, overall_accuracy: 0.73, was_completed: true, end_reason: "completed_normally", results: { ability_estimates: {}, recommendations: {} } };
     expect((await postEvents(node.url, attempt, key, "/api/v1/events/attempt")).body).toEqual({ accepted: 1, duplicates: 0, rejected: [] });
     expect((await postEvents(node.url, placement, key, "/api/v1/events/placement")).body).toEqual({ accepted: 1, duplicates: 0, rejected: [] });

@@ -12,6 +12,7 @@ import {
   loadSchemaRegistry,
   type SchemaRegistry,
 } from "../../actors/validator/schema-registry";
+import { seed002AttemptFields } from "../support/seed-requests";
 
 const SCHEMAS = path.join(__dirname, "../../config/schemas");
 const T0 = Date.UTC(2024, 0, 1); // 2024-01-01T00:00:00Z
@@ -51,16 +52,7 @@ function attempt(props: Record<string, unknown> = {}, over: Partial<IngestEvent>
     session_id: SESSION,
     user_id: USER,
     properties: {
-      item_id: "a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d",
-      client_attempt_id: "9c8b7a6d-5e4f-4321-9876-abcdefabcdef",
-      selected: "answer_data",
-      correct: true,
-      quality: 4,
-      confidence: 3,
-      time_taken_ms: 5000,
-      hints_used: 0,
-      device_type: "mobile",
-      app_version: "1.0.0",
+      ...seed002AttemptFields({ item_id: "a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d", client_attempt_id: "9c8b7a6d-5e4f-4321-9876-abcdefabcdef" }),
       ...props,
     },
     ...over,
