@@ -8,7 +8,9 @@
  * the path's type as its `event_name`, and as its `event_id` the client-generated UUID the seed
  * uses for idempotency (`client_attempt_id`, the session's `session_id`, `placement_id`), so a
  * resent event is a duplicate; an event that carries its own name or id keeps it.
- * `POST /api/v1/events/batch` takes events that name themselves, as `/v1/events` does.
+ * `POST /api/v1/events/batch` takes events that name themselves, as `/v1/events` does, and so
+ * does `POST /events`, the path of the analytics service of `../shared/seeds/003_*.txt` (one
+ * event per request, its idempotency key in the `Idempotency-Key` header, which every path reads).
  */
 import { hasField } from "../../actors/validator/normalize";
 
@@ -25,6 +27,7 @@ const ROUTES: ReadonlyMap<string, EventRoute> = new Map(
   (
     [
       ["/v1/events", null, null],
+      ["/events", null, null],
       ["/api/v1/events/batch", null, null],
       ["/api/v1/events/attempt", "attempt", "client_attempt_id"],
       ["/api/v1/events/session", "session", "session_id"],

@@ -53,6 +53,16 @@ describe("single-process node", () => {
     expect(res.body).toEqual({ accepted: 1, duplicates: 0, rejected: [] });
   });
 
+  it("takes seed 003's request as it is: POST /events, one event, its key in Idempotency-Key", async () => {
+    const headers = { "X-API-Key": "key-a", "Idempotency-Key": `example-${randomUUID()}` };
+    const body = '{"event_name":"login","timestamp":"2026-02-13T20:00:00Z"}';
+    expect((await postEvents(node.url, body, headers, "/events")).body).toEqual({ accepted: 1, duplicates: 0, rejected: [] });
+    expect((await postEvents(node.url, body, headers, "/events")).body).toEqual({ accepted: 0, duplicates: 1, rejected: [] });
+    const rows = (await readSegments(dataDir)).filter((r) => r.event_id === headers["Idempotency-Key"]);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ event_name: "login", timestamp: "2026-02-13T20:00:00.000Z" });
+  });
+
   it("takes the learning platform's typed endpoints (seed 002) as they are", async () => {
     const key = { "X-API-Key": "key-a" };
     const session = randomUUID();
