@@ -9,8 +9,9 @@
  * uses for idempotency (`client_attempt_id`, the session's `session_id`, `placement_id`), so a
  * resent event is a duplicate; an event that carries its own name or id keeps it.
  * `POST /api/v1/events/batch` takes events that name themselves, as `/v1/events` does, and so
- * does `POST /events`, the path of the analytics service of `../shared/seeds/003_*.txt` (one
- * event per request, its idempotency key in the `Idempotency-Key` header, which every path reads).
+ * do `POST /events` and `POST /events/bulk`, the paths of the services of
+ * `../shared/seeds/003_*.txt` and `004_*.txt` (one event per request to `/events`, its idempotency
+ * key in the `Idempotency-Key` header, which every path reads; several to `/events/bulk`).
  */
 import { hasField } from "../../actors/validator/normalize";
 
@@ -28,6 +29,7 @@ const ROUTES: ReadonlyMap<string, EventRoute> = new Map(
     [
       ["/v1/events", null, null],
       ["/events", null, null],
+      ["/events/bulk", null, null],
       ["/api/v1/events/batch", null, null],
       ["/api/v1/events/attempt", "attempt", "client_attempt_id"],
       ["/api/v1/events/session", "session", "session_id"],

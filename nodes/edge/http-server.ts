@@ -112,8 +112,10 @@ export class EdgeHttpServer {
     this.app.post("/v1/events", (res, req) => this.handleIngest(res, req));
     this.app.post("/api/v1/events/*", (res, req) => this.handleIngest(res, req));
     this.app.post("/events", (res, req) => this.handleIngest(res, req));
+    this.app.post("/events/bulk", (res, req) => this.handleIngest(res, req));
     this.app.any("/v1/events", (res) => this.sendNow(res, errorReply("method_not_allowed")));
     this.app.any("/events", (res) => this.sendNow(res, errorReply("method_not_allowed")));
+    this.app.any("/events/bulk", (res) => this.sendNow(res, errorReply("method_not_allowed")));
     this.app.any("/api/v1/events/*", (res) => this.sendNow(res, errorReply("method_not_allowed")));
     routes.extend?.(this.app);
     this.app.any("/*", (res) => this.sendNow(res, errorReply("not_found")));

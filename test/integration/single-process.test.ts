@@ -63,6 +63,26 @@ describe("single-process node", () => {
     expect(rows[0]).toMatchObject({ event_name: "login", timestamp: "2026-02-13T20:00:00.000Z" });
   });
 
+  it("takes seed 004's request as it is at POST /events, and a list of them at /events/bulk", async () => {
+    const key = { "X-API-Key": "key-a" };
+    // Seed 004's example event, verbatim.
+    const event = {
+      event_name: "product_view",
+      channel: "web",
+      campaign_id: "summer_sale_2024",
+      user_id: "user_12345",
+      timestamp: 1708732800000,
+      tags: ["electronics", "featured"],
+      metadata: { product_id: "SKU-001", page_url: "/products/laptop" },
+    };
+    expect((await postEvents(node.url, event, key, "/events")).body).toEqual({ accepted: 1, duplicates: 0, rejected: [] });
+    expect((await postEvents(node.url, [event, { ...event, channel: "fax" }], key, "/events/bulk")).body).toEqual({
+      accepted: 1,
+      duplicates: 0,
+      rejected: [{ index: 1, errors: ["channel must be one of: web, mobile, api, email, push"] }],
+    });
+  });
+
   it("takes the learning platform's typed endpoints (seed 002) as they are", async () => {
     const key = { "X-API-Key": "key-a" };
     const session = randomUUID();

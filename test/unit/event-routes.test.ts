@@ -2,10 +2,11 @@ import { describe, expect, it } from "vitest";
 import { applyEventRoute, eventRouteOf } from "../../nodes/edge/event-routes";
 
 describe("event routes", () => {
-  it("knows the native path, seed 002's typed paths and batch path, seed 003's path, nothing else", () => {
+  it("knows the native path, seed 002's typed paths and batch path, seeds 003 and 004's paths, nothing else", () => {
     expect(eventRouteOf("/v1/events")).toMatchObject({ eventName: null, idField: null });
     expect(eventRouteOf("/api/v1/events/batch")).toMatchObject({ eventName: null, idField: null });
     expect(eventRouteOf("/events")).toMatchObject({ eventName: null, idField: null });
+    expect(eventRouteOf("/events/bulk")).toMatchObject({ eventName: null, idField: null });
     expect(eventRouteOf("/api/v1/events/attempt")).toMatchObject({ eventName: "attempt", idField: "client_attempt_id" });
     expect(eventRouteOf("/api/v1/events/session")).toMatchObject({ eventName: "session", idField: "session_id" });
     expect(eventRouteOf("/api/v1/events/placement")).toMatchObject({ eventName: "placement", idField: "placement_id" });
