@@ -24,8 +24,8 @@ interface Reply {
   body: any;
 }
 
-async function send(url: string, init: { method?: string; headers?: Record<string, string>; body?: string | Buffer }): Promise<Reply> {
-  const res = await fetch(`${url}/v1/events`, { method: init.method ?? "POST", headers: init.headers, body: init.body });
+async function send(url: string, init: { method?: string; path?: string; headers?: Record<string, string>; body?: string | Buffer }): Promise<Reply> {
+  const res = await fetch(`${url}${init.path ?? "/v1/events"}`, { method: init.method ?? "POST", headers: init.headers, body: init.body });
   const text = await res.text();
   let body: unknown = null;
   try {
@@ -539,6 +539,16 @@ describe("bad input over real HTTP", () => {
       expect(delta("ingest_http_requests", { status: "415" })).toBe(1);
       expect(delta("ingest_events_rejected", { reason: "rate_limited" })).toBe(4);
       expect(delta("ingest_events_accepted", { tenant: "tenant-silent" })).toBe(3);
+    });
+
+    it("covers every ingest path, an unknown one under /api/v1/events/ included; the metric keeps its 404", async () => {
+      const before = await metrics();
+      const unknown = await send(node.url, { path: "/api/v1/events/nope", headers: silent, body: batch(event("x")) });
+      expect({ status: unknown.status, body: unknown.body }).toEqual({ status: 200, body: { success: true, processed: 0 } });
+      // Another tenant hears the truth on the same path.
+      expect((await send(node.url, { path: "/api/v1/events/nope", headers: { ...JSON_HEADERS, "x-api-key": "key-a" }, body: "{}" })).status).toBe(404);
+      const after = await metrics();
+      expect(metricValue(after, "ingest_http_requests", { route: "other", status: "404" }) - metricValue(before, "ingest_http_requests", { route: "other", status: "404" })).toBe(2);
     });
   });
 });
