@@ -1,7 +1,7 @@
 /**
  * Installs Debian packages for the test servers on a fresh machine (CI runs as root on Debian
  * with nothing installed). The package lists of a new machine may be empty, so `apt-get update`
- * runs first, once per process.
+ * runs first, once per process. `runInstall` also serves the npm install of chDB (chdb.ts).
  */
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -14,15 +14,26 @@ export function canAptInstall(): boolean {
 }
 
 /** Runs `apt-get install -y <packages>` (after one `apt-get update`); returns the exit status and output tail. */
-export function aptInstall(packages: readonly string[]): { ok: boolean; output: string } {
+export function aptInstall(packages: readonly string[]): InstallResult {
   const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
   if (!listsUpdated) {
     listsUpdated = true;
     spawnSync("apt-get", ["update", "-qq"], { stdio: "ignore", env, timeout: 300_000 });
   }
-  const result = spawnSync("apt-get", ["install", "-y", ...packages], {
+  return runInstall("apt-get", ["install", "-y", ...packages], { env });
+}
+
+export interface InstallResult {
+  ok: boolean;
+  /** The last 2,000 characters of stdout and stderr, for the error that names the failure. */
+  output: string;
+}
+
+/** Runs an install command to completion (10 minutes at most), its output kept rather than shown. */
+export function runInstall(command: string, args: readonly string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): InstallResult {
+  const result = spawnSync(command, args, {
+    ...options,
     stdio: ["ignore", "pipe", "pipe"],
-    env,
     encoding: "utf8",
     timeout: 600_000,
   });

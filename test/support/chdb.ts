@@ -10,12 +10,12 @@
  * Kept out of the main install (test/chdb/package.json, its own lock): the engine is ~180 MB to
  * download and ~550 MB on disk. The global setup installs it once when it is missing.
  */
-import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { ClickHouseError } from "@clickhouse/client";
 import type { ClickHouseConnection } from "../../actors/storage-writer/clickhouse/clickhouse-sink";
+import { runInstall } from "./apt";
 
 const CHDB_DIR = join(__dirname, "..", "chdb");
 export const CHDB_INSTALL_COMMAND = `npm install --no-audit --no-fund --prefix ${CHDB_DIR}`;
@@ -23,15 +23,9 @@ export const CHDB_INSTALL_COMMAND = `npm install --no-audit --no-fund --prefix $
 /** Installs test/chdb's locked packages when they are missing; throws with the command's output when that fails. */
 export function ensureChdb(): void {
   if (existsSync(join(CHDB_DIR, "node_modules", "chdb", "package.json"))) return;
-  const result = spawnSync("npm", ["install", "--no-audit", "--no-fund"], {
-    cwd: CHDB_DIR,
-    stdio: ["ignore", "pipe", "pipe"],
-    encoding: "utf8",
-    timeout: 600_000,
-  });
-  if (result.status !== 0) {
-    const output = `${result.stdout ?? ""}${result.stderr ?? ""}`.slice(-2000);
-    throw new Error(`installing chDB for the current-ClickHouse tests failed (${CHDB_INSTALL_COMMAND}):\n${output}`);
+  const result = runInstall("npm", ["install", "--no-audit", "--no-fund"], { cwd: CHDB_DIR });
+  if (!result.ok) {
+    throw new Error(`installing chDB for the current-ClickHouse tests failed (${CHDB_INSTALL_COMMAND}):\n${result.output}`);
   }
 }
 
