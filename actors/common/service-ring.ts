@@ -44,6 +44,12 @@ export class ServiceRing {
     return this.ring.nodes();
   }
 
+  /** Each member's share of the keys (see HashRing.shares). */
+  shares(): Map<string, number> {
+    if (this.excludedUntil.size > 0) this.expireExclusions();
+    return this.ring.shares();
+  }
+
   /** Leaves `nodeID` out of the ring for `ms` (or until it disappears from the registry). */
   exclude(nodeID: string, ms: number): void {
     this.excludedUntil.set(nodeID, Date.now() + ms);

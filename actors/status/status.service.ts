@@ -11,7 +11,7 @@ import { monitorEventLoopDelay } from "node:perf_hooks";
 import type { ServiceBroker, ServiceSchema } from "moleculer";
 import type { Config } from "../../config/env";
 import { METRIC } from "../common/metrics";
-import { HashRing } from "../session/hash-ring";
+import { ServiceRing } from "../common/service-ring";
 import { buildClusterStatus, type ClusterStatus, type NodeReport, type RegistryNode } from "./cluster-status";
 import { buildNodeStatus, metricTotal, type MetricItem, type MetricLookup, type NodeStatus } from "./node-status";
 import { RateWindow } from "./rate-window";
@@ -53,8 +53,11 @@ function metricLookup(broker: ServiceBroker): MetricLookup {
   };
 }
 
-/** Asks every available node for its figures, in parallel, and assembles the cluster's document. */
-async function gatherClusterStatus(broker: ServiceBroker, config: Config): Promise<ClusterStatus> {
+/**
+ * Asks every available node for its figures, in parallel, and assembles the cluster's document.
+ * `sessionRing`: the ring of session actors, as every edge builds it (cluster mode only).
+ */
+async function gatherClusterStatus(broker: ServiceBroker, config: Config, sessionRing: ServiceRing | null): Promise<ClusterStatus> {
   const nodes = registryNodes(broker);
   const reports = new Map<string, NodeReport>();
   await Promise.all(
@@ -69,20 +72,13 @@ async function gatherClusterStatus(broker: ServiceBroker, config: Config): Promi
         }
       }),
   );
-  const ringShares = new Map<string, number>();
-  if (config.natsUrl) {
-    // The ring every edge builds: the available nodes running `session`.
-    const ring = new HashRing();
-    ring.setNodes(nodes.filter((n) => n.available && n.services.includes("session")).map((n) => n.id));
-    for (const [id, share] of ring.shares()) ringShares.set(id, share);
-  }
   return buildClusterStatus({
     nowMs: Date.now(),
     mode: config.natsUrl ? "cluster" : "single-process",
     reportedBy: broker.nodeID,
     nodes,
     reports,
-    ringShares,
+    ringShares: sessionRing?.shares() ?? new Map(),
   });
 }
 
@@ -95,6 +91,7 @@ export function createStatusService(config: Config): ServiceSchema {
   let sampler: NodeJS.Timeout | undefined;
   let latest: { at: number; doc: ClusterStatus } | null = null;
   let gathering: Promise<ClusterStatus> | null = null;
+  let sessionRing: ServiceRing | null = null;
 
   return {
     name: STATUS_SERVICE,
@@ -121,7 +118,7 @@ export function createStatusService(config: Config): ServiceSchema {
           // status.node calls per node and second.
           const now = Date.now();
           if (latest && now - latest.at < REUSE_MS) return Promise.resolve(latest.doc);
-          gathering ??= gatherClusterStatus(this.broker, config)
+          gathering ??= gatherClusterStatus(this.broker, config, sessionRing)
             .then((doc) => {
               latest = { at: Date.now(), doc };
               return doc;
@@ -134,6 +131,7 @@ export function createStatusService(config: Config): ServiceSchema {
       },
     },
     started() {
+      if (config.natsUrl) sessionRing = new ServiceRing(this.broker, "session");
       const metric = metricLookup(this.broker);
       loopDelay.enable();
       const sample = () => {
@@ -150,6 +148,7 @@ export function createStatusService(config: Config): ServiceSchema {
       sampler.unref();
     },
     stopped() {
+      sessionRing?.close();
       if (sampler) clearInterval(sampler);
       loopDelay.disable();
     },
