@@ -7,6 +7,7 @@
 import http from "node:http";
 import type { ServiceBroker } from "moleculer";
 import type { ScrapeOnlyPrometheusReporter } from "../actors/edge/prometheus-text";
+import { errorBody, ERRORS } from "../actors/common/errors";
 import { statusPageReply } from "../actors/status/status.service";
 
 export function startOpsServer(
@@ -31,7 +32,11 @@ export function startOpsServer(
       case "/status":
         return void statusPageReply(broker, req.headers.accept).then(
           (reply) => res.writeHead(reply.status, { "content-type": reply.contentType }).end(reply.body),
-          (error: unknown) => json(500, { error: { code: "internal", message: error instanceof Error ? error.message : String(error) } }),
+          (error: unknown) => {
+            // As the edge answers a failed route: logged here, the error model's `internal` to the caller.
+            broker.logger.error({ err: error }, "status page failed");
+            res.writeHead(ERRORS.internal.status, { "content-type": "application/json" }).end(errorBody("internal"));
+          },
         );
       default:
         return json(404, { error: { code: "not_found", message: "No such endpoint" } });
