@@ -11,7 +11,7 @@ import { METRIC } from "../common/metrics";
 import { statusPageReply } from "../status/status.service";
 import { serviceAvailable } from "../common/broker";
 import { ApiKeyStore, presentedKey, type Principal } from "../../nodes/edge/api-keys";
-import { applyEventRoute, eventRouteOf, UNKNOWN_ROUTE } from "../../nodes/edge/event-routes";
+import { applyEventRoute, eventRouteOf, INGEST_URL_PATTERNS, UNKNOWN_ROUTE } from "../../nodes/edge/event-routes";
 import { EdgeHttpServer, errorReply, type HttpReply, type IncomingRequest } from "../../nodes/edge/http-server";
 import { IngestHandler, type ValidationOutcome } from "../../nodes/edge/ingest-handler";
 import { clientAddress } from "../../nodes/edge/client-address";
@@ -112,6 +112,7 @@ export function createEdgeService(config: Config, deps: EdgeServiceDeps): Servic
           }),
           ready: async () => readiness(broker, deps.requiredServices, server, config.natsUrl !== null),
           status: (accept) => statusPageReply(broker, accept),
+          ingestPatterns: INGEST_URL_PATTERNS,
           preflight: (request) => {
             if (eventRouteOf(request.url) === undefined) return errorReply("not_found");
             if (!principalOf(request)) {

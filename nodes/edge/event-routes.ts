@@ -38,6 +38,13 @@ const ROUTES: ReadonlyMap<string, EventRoute> = new Map(
   ).map(([path, eventName, idField]) => [path, { path, eventName, idField }]),
 );
 
+/**
+ * The URL patterns the HTTP server hands to the ingest route: every path above, plus the rest
+ * under `/api/v1/events/`, which the routes answer 404 themselves (so a silent tenant gets its
+ * answer and the request metric counts it under `other`).
+ */
+export const INGEST_URL_PATTERNS: readonly string[] = ["/v1/events", "/events", "/events/bulk", "/api/v1/events/*"];
+
 /** The metric label of a request to a path that takes no events. */
 export const UNKNOWN_ROUTE = "other";
 

@@ -36,11 +36,13 @@ export interface EdgeRoutes {
   metrics(): HttpReply;
   /** The cluster's status page; `accept` picks HTML (a browser) or JSON. */
   status(accept: string | undefined): Promise<HttpReply>;
+  /** uWS URL patterns whose POSTs are ingest requests (preflight, then ingest); other methods get 405. */
+  ingestPatterns: readonly string[];
   /** Checks that need no body (auth, content type, rate of unauthenticated callers). A reply here ends the request unread. */
   preflight(request: IncomingRequest): HttpReply | null;
   ingest(request: IncomingRequest, body: Buffer): Promise<HttpReply>;
   /**
-   * Last word on every reply to an ingest POST (/v1/events, /api/v1/events/*), whichever step
+   * Last word on every reply to an ingest POST (see `ingestPatterns`), whichever step
    * produced it (preflight, body limits, timeout, ingest, shutdown): per-tenant answer shapes and
    * request metrics.
    */
@@ -109,14 +111,10 @@ export class EdgeHttpServer {
       this.handleAsync(res, () => routes.status(accept));
     });
     // Every path that may take events comes here; the routes decide which do (404 for the rest).
-    this.app.post("/v1/events", (res, req) => this.handleIngest(res, req));
-    this.app.post("/api/v1/events/*", (res, req) => this.handleIngest(res, req));
-    this.app.post("/events", (res, req) => this.handleIngest(res, req));
-    this.app.post("/events/bulk", (res, req) => this.handleIngest(res, req));
-    this.app.any("/v1/events", (res) => this.sendNow(res, errorReply("method_not_allowed")));
-    this.app.any("/events", (res) => this.sendNow(res, errorReply("method_not_allowed")));
-    this.app.any("/events/bulk", (res) => this.sendNow(res, errorReply("method_not_allowed")));
-    this.app.any("/api/v1/events/*", (res) => this.sendNow(res, errorReply("method_not_allowed")));
+    for (const pattern of routes.ingestPatterns) {
+      this.app.post(pattern, (res, req) => this.handleIngest(res, req));
+      this.app.any(pattern, (res) => this.sendNow(res, errorReply("method_not_allowed")));
+    }
     routes.extend?.(this.app);
     this.app.any("/*", (res) => this.sendNow(res, errorReply("not_found")));
     // Slow clients: a body that has not arrived in time is answered 408 and the connection closed.
