@@ -21,6 +21,10 @@ export const ERRORS = {
   internal: { status: 500, message: "Internal error" },
   unavailable: { status: 503, message: "The durable path is unavailable; retry later" },
   shutting_down: { status: 503, message: "This node is shutting down; retry on another node" },
+  // Event counts (GET /v1/metrics)
+  invalid_query: { status: 400, message: "Query parameters are not valid" },
+  counts_unsupported: { status: 501, message: "Event counts need ClickHouse storage (CLICKHOUSE_URL)" },
+  store_unavailable: { status: 503, message: "The event store did not answer; retry later" },
   // WebSocket streams (GET /v1/stream). The status is nominal: these travel in error frames.
   invalid_frame: { status: 400, message: 'WebSocket frame must be {"seq":n,"events":[...]} as JSON text or msgpack binary' },
   frame_too_large: { status: 413, message: "WebSocket frame is larger than allowed" },

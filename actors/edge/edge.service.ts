@@ -15,6 +15,8 @@ import { applyEventRoute, eventRouteOf, INGEST_URL_PATTERNS, UNKNOWN_ROUTE } fro
 import { EdgeHttpServer, errorReply, type HttpReply, type IncomingRequest } from "../../nodes/edge/http-server";
 import { IngestHandler, type ValidationOutcome } from "../../nodes/edge/ingest-handler";
 import { clientAddress } from "../../nodes/edge/client-address";
+import { asksForEventCounts, EventCountRoute } from "../../nodes/edge/event-counts-route";
+import { EVENT_COUNTS_PATH, type EventCountQuery, type EventCounts } from "../common/event-counts";
 import { IpLimiter } from "../../nodes/edge/ip-limiter";
 import { LeaseCache } from "../../nodes/edge/rate-lease";
 import { silentReply } from "../../nodes/edge/silent-mode";
@@ -32,6 +34,10 @@ export interface EdgeServiceDeps {
   /** Called once the edge listens, with the bound port (PORT=0 picks a free one). */
   onListening?: (port: number) => void;
 }
+
+/** Count queries scan the store: a few at a time per node, each within the sink's own timeout (10 s). */
+const MAX_COUNTS_IN_FLIGHT = 4;
+const COUNT_CALL_TIMEOUT_MS = 15_000;
 
 const JSON_TYPES = /^(application\/json|text\/plain)(\s*;.*)?$/i;
 
@@ -91,6 +97,27 @@ export function createEdgeService(config: Config, deps: EdgeServiceDeps): Servic
         { maxBodyBytes: config.maxBodyBytes, maxEventsPerBatch: config.maxEventsPerBatch, maxDepth: config.maxJsonDepth },
       );
 
+      // Past its budget a client without a valid key learns only "slow down", so guessing keys
+      // runs at UNAUTH_RATE_PER_SEC per address at most, whichever endpoint it tries them on.
+      const refuseUnauthenticated = (request: IncomingRequest): HttpReply => {
+        const slot = unauthenticated.take(clientAddress(request.remoteAddress, request.headers["x-forwarded-for"], config.trustedProxies));
+        if (slot.ok) return errorReply("unauthorized");
+        metrics.increment(METRIC.rateLimited, { scope: "ip" });
+        return errorReply("rate_limited", "Too many requests without a valid API key", slot.retryAfterMs / 1000);
+      };
+
+      const eventCounts = new EventCountRoute({
+        count: (query) => broker.call<EventCounts, EventCountQuery>("storage-writer.countEvents", query, { timeout: COUNT_CALL_TIMEOUT_MS }),
+        onFailure: (error, query) => this.logger.warn({ err: error, tenant: query.tenant_id }, "event count failed"),
+        maxInFlight: MAX_COUNTS_IN_FLIGHT,
+      });
+      const answerEventCounts = async (request: IncomingRequest): Promise<HttpReply> => {
+        const principal = principalOf(request);
+        const reply = principal ? await eventCounts.answer(principal.tenant, request.query, Date.now()) : refuseUnauthenticated(request);
+        metrics.increment(METRIC.requests, { route: EVENT_COUNTS_PATH, status: String(reply.status) });
+        return reply;
+      };
+
       // One digest per request: preflight authenticates, ingest and present reuse the answer.
       const principals = new WeakMap<IncomingRequest, Principal | null>();
       const principalOf = (request: IncomingRequest): Principal | null => {
@@ -105,11 +132,11 @@ export function createEdgeService(config: Config, deps: EdgeServiceDeps): Servic
       server = new EdgeHttpServer(
         {
           health: () => ({ status: 200, body: JSON.stringify({ status: "ok", node: config.nodeId }) }),
-          metrics: () => ({
-            status: 200,
-            body: deps.prometheus.render(),
-            contentType: "text/plain; version=0.0.4; charset=utf-8",
-          }),
+          metrics: (request) => {
+            if (asksForEventCounts(request.query)) return answerEventCounts(request);
+            return { status: 200, body: deps.prometheus.render(), contentType: "text/plain; version=0.0.4; charset=utf-8" };
+          },
+          eventCounts: answerEventCounts,
           ready: async () => readiness(broker, deps.requiredServices, server, config.natsUrl !== null),
           status: (accept) => statusPageReply(broker, accept),
           ingestPatterns: INGEST_URL_PATTERNS,
@@ -117,14 +144,7 @@ export function createEdgeService(config: Config, deps: EdgeServiceDeps): Servic
             if (eventRouteOf(request.url) === undefined) return errorReply("not_found");
             if (!principalOf(request)) {
               metrics.increment(METRIC.eventsRejected, { reason: "unauthorized" });
-              // Past its budget a client without a valid key learns only "slow down", so
-              // guessing keys runs at UNAUTH_RATE_PER_SEC per address at most.
-              const slot = unauthenticated.take(clientAddress(request.remoteAddress, request.headers["x-forwarded-for"], config.trustedProxies));
-              if (!slot.ok) {
-                metrics.increment(METRIC.rateLimited, { scope: "ip" });
-                return errorReply("rate_limited", "Too many requests without a valid API key", slot.retryAfterMs / 1000);
-              }
-              return errorReply("unauthorized");
+              return refuseUnauthenticated(request);
             }
             const type = request.headers["content-type"];
             if (type !== undefined && !JSON_TYPES.test(type)) return errorReply("unsupported_media_type");

@@ -1,4 +1,5 @@
 import type { IngestEvent } from "../common/event";
+import type { EventCountQuery, EventCounts } from "../common/event-counts";
 
 /**
  * Where storage-writer puts a closed batch. `write` resolves only once the batch is durable
@@ -19,6 +20,11 @@ export interface Sink {
   write(events: readonly IngestEvent[]): Promise<void>;
   /** Whether the sink can take writes now; used by /ready. */
   ready(): Promise<{ ok: boolean; reason?: string }>;
+  /**
+   * Counts of the events it stored (GET /v1/metrics), for sinks that can query what they hold
+   * (ClickHouse); the file sink has none.
+   */
+  countEvents?(query: EventCountQuery): Promise<EventCounts>;
   /** Finish in-flight writes and release resources. */
   close(): Promise<void>;
 }

@@ -4,9 +4,10 @@
  *  - single-process mode: the session actor calls `write` and is answered once its batch is durable;
  *  - cluster mode: the writer consumes the JetStream event stream as the "storage-writer" group.
  */
-import type { Context, ServiceSchema } from "moleculer";
+import { Errors, type Context, type ServiceSchema } from "moleculer";
 import type { Config } from "../../config/env";
 import type { IngestEvent } from "../common/event";
+import { COUNTS_UNSUPPORTED, type EventCountQuery, type EventCounts } from "../common/event-counts";
 import { EVENT_STREAM, EVENT_SUBJECT_PREFIX, eventStreamLink } from "../common/event-stream";
 import { METRIC, reportLag } from "../common/metrics";
 import { Batcher, type BatcherOptions } from "./batcher";
@@ -37,6 +38,15 @@ export function createStorageWriterService(config: Config, sink: Sink, jobs?: Si
           if (!batcher) throw new Error("storage-writer takes direct writes only in single-process mode");
           await batcher.add(ctx.params.events);
           return { stored: ctx.params.events.length };
+        },
+      },
+      /** Counts of stored events (GET /v1/metrics): any writer answers, all share one store. */
+      countEvents: {
+        async handler(ctx: Context<EventCountQuery>): Promise<EventCounts> {
+          if (!sink.countEvents) {
+            throw new Errors.MoleculerClientError(`the ${sink.name} sink cannot count events; set CLICKHOUSE_URL`, 501, COUNTS_UNSUPPORTED);
+          }
+          return sink.countEvents(ctx.params);
         },
       },
       ready: {

@@ -6,6 +6,7 @@
  */
 import uWS from "uWebSockets.js";
 import { errorBody, ERRORS, type ErrorCode } from "../../actors/common/errors";
+import { EVENT_COUNTS_PATH } from "../../actors/common/event-counts";
 
 export interface HttpReply {
   status: number;
@@ -33,7 +34,10 @@ export interface BodyLimits {
 export interface EdgeRoutes {
   health(): HttpReply;
   ready(): Promise<HttpReply>;
-  metrics(): HttpReply;
+  /** GET /metrics: Prometheus text, or what the request asks for otherwise (event counts). */
+  metrics(request: IncomingRequest): HttpReply | Promise<HttpReply>;
+  /** GET /v1/metrics: counts of stored events. */
+  eventCounts(request: IncomingRequest): Promise<HttpReply>;
   /** The cluster's status page; `accept` picks HTML (a browser) or JSON. */
   status(accept: string | undefined): Promise<HttpReply>;
   /** uWS URL patterns whose POSTs are ingest requests (preflight, then ingest); other methods get 405. */
@@ -63,6 +67,7 @@ const STATUS_TEXT: Record<number, string> = {
   415: "415 Unsupported Media Type",
   429: "429 Too Many Requests",
   500: "500 Internal Server Error",
+  501: "501 Not Implemented",
   503: "503 Service Unavailable",
 };
 
@@ -104,7 +109,15 @@ export class EdgeHttpServer {
   ) {
     this.app = uWS.App();
     this.app.get("/health", (res) => this.sendNow(res, routes.health()));
-    this.app.get("/metrics", (res) => this.sendNow(res, routes.metrics()));
+    this.app.get("/metrics", (res, req) => {
+      const request = readRequest(res, req); // before any await (uWS rule)
+      this.handleAsync(res, async () => routes.metrics(request));
+    });
+    this.app.get(EVENT_COUNTS_PATH, (res, req) => {
+      const request = readRequest(res, req);
+      this.handleAsync(res, () => routes.eventCounts(request));
+    });
+    this.app.any(EVENT_COUNTS_PATH, (res) => this.sendNow(res, errorReply("method_not_allowed")));
     this.app.get("/ready", (res) => this.handleAsync(res, () => routes.ready()));
     this.app.get("/status", (res, req) => {
       const accept = req.getHeader("accept") || undefined; // read before any await (uWS rule)

@@ -104,6 +104,12 @@ describe("ClickHouse storage in cluster mode", () => {
     expect(firstOccurrenceOrderViolations(cluster.receiver.events)).toEqual([]);
     const metrics = await (await fetch(`${edges()[0]!.url}/metrics`)).text();
     expect(metrics).toMatch(/ingest_stream_pending_messages\{[^}]*consumer="storage-writer"[^}]*\} \d+/);
+    // The same figure from the count endpoint: an edge asks a storage writer (over NATS), which
+    // counts with FINAL in ClickHouse; the other tenant sent none.
+    const counted = async (key: string) =>
+      (await (await fetch(`${edges()[1]!.url}/metrics?event_name=tick`, { headers: { "X-API-Key": key } })).json()) as { count: number };
+    expect((await counted("cluster-key")).count).toBe(acked.size);
+    expect((await counted("other-key")).count).toBe(0);
   }, 180_000);
 });
 
@@ -145,6 +151,79 @@ describe("ClickHouse storage in single-process mode", () => {
       expect(down.headers.get("retry-after")).toBe("1");
       expect(down.body).toMatchObject({ error: { code: "unavailable" } });
       await ch.start();
+    } finally {
+      await node.stop();
+    }
+  });
+
+  it("answers seed 003's and seed 004's count queries from what it stored, per tenant", async () => {
+    const node = await startNodeProcess({ CLICKHOUSE_URL: ch.url, CLICKHOUSE_DATABASE: "counts", INGEST_API_KEYS: "k=t,k2=t2" });
+    try {
+      const at = (iso: string) => Date.parse(iso);
+      const views = Array.from({ length: 30 }, (_, i) => ({
+        event_id: `v-${i}`,
+        event_name: "product_view",
+        user_id: `u${i % 4}`,
+        channel: i < 20 ? "web" : "mobile",
+        timestamp: at("2024-08-11T18:00:00Z") + i * 60_000,
+      }));
+      expect((await postEvents(node.url, { events: views }, { "X-API-Key": "k" })).status).toBe(202);
+      // Resent (same ids): acknowledged as duplicates, counted once.
+      expect((await postEvents(node.url, { events: views }, { "X-API-Key": "k" })).body).toMatchObject({ accepted: 0, duplicates: 30 });
+      // Seed 003's example event, one per request with its Idempotency-Key; and another tenant's view.
+      const login = { event_name: "login", timestamp: "2026-02-13T20:00:00Z" };
+      expect((await postEvents(node.url, login, { "X-API-Key": "k", "Idempotency-Key": "example1" }, "/events")).status).toBe(202);
+      expect((await postEvents(node.url, { events: [{ ...views[0], event_id: "other" }] }, { "X-API-Key": "k2" })).status).toBe(202);
+
+      const get = async (path: string, key: string | null = "k") => {
+        const res = await fetch(`${node.url}${path}`, { headers: key ? { "X-API-Key": key } : {} });
+        return { status: res.status, type: res.headers.get("content-type"), body: (await res.json().catch(() => null)) as any };
+      };
+      // Seed 004's request, verbatim (the window is [2024-08-11 18:13:20, 2024-08-12 18:13:20)).
+      const seed004 = await get("/metrics?event_name=product_view&from=1723400000&to=1723486400&group_by=channel");
+      expect(seed004.status, node.output().slice(-3000)).toBe(200);
+      // Views 0..13 are before 18:13:20.
+      expect(seed004.body).toEqual({
+        event_name: "product_view",
+        from: 1723400000,
+        to: 1723486400,
+        count: 16,
+        total_events: 16,
+        unique_users: 4,
+        grouped_by: "channel",
+        data: [
+          { group: "mobile", total_events: 10, unique_users: 4 },
+          { group: "web", total_events: 6, unique_users: 4 },
+        ],
+        truncated: false,
+      });
+      // Seed 003's: [from, to) in ISO-8601, answered with `count`.
+      const seed003 = await get("/metrics?event_name=login&from=2026-02-13T00:00:00Z&to=2026-02-14T00:00:00Z");
+      expect(seed003.body).toMatchObject({ event_name: "login", count: 1 });
+      expect((await get("/v1/metrics?event_name=login&from=2026-02-13T20:00:01Z&to=2026-02-14T00:00:00Z")).body.count).toBe(0);
+      const hourly = await get("/v1/metrics?event_name=product_view&from=2024-08-11T00:00:00Z&to=2024-08-12T00:00:00Z&group_by=hour");
+      expect(hourly.body.data).toEqual([{ group: "2024-08-11T18:00:00Z", total_events: 30, unique_users: 4 }]);
+      // The other tenant sees its own view only.
+      expect((await get("/v1/metrics?event_name=product_view&from=1723334400&to=1723420800", "k2")).body.count).toBe(1);
+
+      expect(await get("/v1/metrics?event_name=product_view", null)).toMatchObject({ status: 401, body: { error: { code: "unauthorized" } } });
+      expect(await get("/v1/metrics?event_name=product_view", "wrong")).toMatchObject({ status: 401 });
+      expect(await get("/v1/metrics?event_name=x&group_by=user")).toMatchObject({
+        status: 400,
+        body: { error: { code: "invalid_query", message: "group_by must be one of channel, hour, day" } },
+      });
+      // Without an event_name, /metrics is still the Prometheus text, with these requests counted.
+      const scrape = await fetch(`${node.url}/metrics`);
+      expect(scrape.headers.get("content-type")).toMatch(/^text\/plain/);
+      const text = await scrape.text();
+      expect(text).toMatch(/ingest_http_requests\{[^}]*route="\/v1\/metrics"[^}]*status="200"[^}]*\} [1-9]/);
+      expect(text).toMatch(/ingest_http_requests\{[^}]*route="\/v1\/metrics"[^}]*status="401"[^}]*\} 2/);
+
+      await ch.stop();
+      const down = await get("/v1/metrics?event_name=login");
+      expect(down).toMatchObject({ status: 503, body: { error: { code: "store_unavailable" } } });
+      await ch.start();
+      expect((await get("/metrics?event_name=login&from=2026-02-13T00:00:00Z&to=2026-02-14T00:00:00Z")).body.count).toBe(1);
     } finally {
       await node.stop();
     }

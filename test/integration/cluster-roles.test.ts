@@ -78,6 +78,14 @@ describe("cluster with split roles", () => {
     }
   });
 
+  it("an edge-only node asks a worker's storage writer for event counts; file sinks answer 501 across NATS", async () => {
+    const res = await fetch(`${cluster.nodes.get("e1")!.url}/v1/metrics?event_name=step`, { headers: { "X-API-Key": "cluster-key" } });
+    expect(res.status).toBe(501);
+    expect(await res.json()).toEqual({
+      error: { code: "counts_unsupported", message: "Event counts need ClickHouse storage (CLICKHOUSE_URL)" },
+    });
+  });
+
   it("worker nodes answer /health, /ready and /metrics on their port", async () => {
     const worker = cluster.nodes.get("w1")!;
     expect((await fetch(`${worker.url}/health`)).status).toBe(200);

@@ -279,6 +279,18 @@ describe("single-process node", () => {
     expect(text).toMatch(/ingest_storage_flush_latency_ms_count\{[^}]*\} [1-9]/);
   });
 
+  it("answers a count query (seeds 003, 004) honestly: the file sink cannot count", async () => {
+    const ask = (path: string, key?: string) => fetch(`${node.url}${path}`, { headers: key ? { "X-API-Key": key } : {} });
+    const res = await ask("/metrics?event_name=login", "key-a");
+    expect(res.status).toBe(501);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe("counts_unsupported");
+    // The request is judged before the store is asked: a bad key 401, a bad query 400.
+    expect((await ask("/v1/metrics?event_name=login")).status).toBe(401);
+    expect((await ask("/v1/metrics?from=1", "key-a")).status).toBe(400);
+    // Counts are a GET.
+    expect((await fetch(`${node.url}/v1/metrics?event_name=login`, { method: "POST", headers: { "X-API-Key": "key-a" } })).status).toBe(405);
+  });
+
   it("serves the status page: JSON by default, HTML to a browser", async () => {
     const res = await fetch(`${node.url}/status`);
     expect(res.status).toBe(200);

@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createClient, type ClickHouseClient } from "@clickhouse/client";
 import type { IngestEvent } from "../../actors/common/event";
+import type { EventCountQuery } from "../../actors/common/event-counts";
 import {
   ClickHouseSink,
   type ClickHouseSinkOptions,
@@ -285,6 +286,96 @@ export function clickHouseSinkSuite(open: () => Promise<ClickHouseTarget>): Suit
         expect(d.error).toMatch(/^Code: \d+/);
         expect(d.error).toMatch(/Exception/);
       }
+    });
+  });
+
+  describe("ClickHouseSink.countEvents", () => {
+    const HOUR = 3_600_000;
+    // 120 logins 3 minutes apart from 22:30 UTC two days ago (inside retention): six hours over
+    // two days, three channels (one "none"), ten users and some events without one.
+    const midnight = Math.floor(Date.now() / DAY_MS) * DAY_MS - DAY_MS;
+    const start = midnight - 90 * 60_000;
+    const event = (tenant: string, name: string, i: number): IngestEvent => ({
+      tenant_id: tenant,
+      event_id: `${name}-${i}`,
+      event_name: name,
+      session_id: `s-${i % 7}`,
+      seq: i,
+      user_id: i % 4 === 0 ? null : `u${i % 10}`,
+      channel: i % 5 === 0 ? null : i % 5 < 3 ? "web" : "ios",
+      timestamp: start + i * 180_000,
+      received_at: start + i * 180_000 + 5,
+      properties: {},
+    });
+    const logins = Array.from({ length: 120 }, (_, i) => event("counts", "login", i));
+    const oddName = `it's "odd" \\ ✓`;
+    const query = (over: Partial<EventCountQuery>): EventCountQuery => ({
+      tenant_id: "counts",
+      event_name: "login",
+      from_ms: start,
+      to_ms: start + 6 * HOUR,
+      group_by: null,
+      ...over,
+    });
+    /** What the counts must be, worked out from the events themselves. */
+    const expected = (events: readonly IngestEvent[], key: (e: IngestEvent) => string | null) => {
+      const groups = new Map<string | null, IngestEvent[]>();
+      for (const e of events) groups.set(key(e), [...(groups.get(key(e)) ?? []), e]);
+      return [...groups].map(([group, members]) => ({
+        group,
+        total_events: members.length,
+        unique_users: new Set(members.map((e) => e.user_id).filter((u) => u !== null)).size,
+      }));
+    };
+    const hourOf = (e: IngestEvent) => new Date(Math.floor(e.timestamp / HOUR) * HOUR).toISOString().replace(".000Z", "Z");
+
+    beforeAll(async () => {
+      await sink.write(logins);
+      await sink.write(logins); // a redelivery: every event twice in the table until a merge
+      await sink.write([
+        ...Array.from({ length: 10 }, (_, i) => event("counts", "logout", i)),
+        ...Array.from({ length: 20 }, (_, i) => event("counts-other", "login", i)),
+        ...Array.from({ length: 5 }, (_, i) => event("counts", oddName, i)),
+      ]);
+    });
+
+    it("counts each event once (FINAL) with its distinct users, for the tenant and name only", async () => {
+      const [all] = expected(logins, () => null);
+      expect(await sink.countEvents(query({}))).toEqual({ total_events: 120, unique_users: all!.unique_users, groups: null, truncated: false });
+      expect(all!.unique_users).toBe(10); // u0..u9; a quarter of the events have no user
+      expect((await sink.countEvents(query({ event_name: "logout" }))).total_events).toBe(10);
+      expect((await sink.countEvents(query({ tenant_id: "counts-other" }))).total_events).toBe(20);
+      expect((await sink.countEvents(query({ tenant_id: "nobody" }))).total_events).toBe(0);
+      expect((await sink.countEvents(query({ event_name: oddName }))).total_events).toBe(5);
+      expect((await sink.countEvents(query({ event_name: "login' OR '1'='1" }))).total_events).toBe(0);
+    });
+
+    it("takes the window as [from, to) to the millisecond", async () => {
+      // Events 20..39 are the ones from 23:30:00.000 to before 00:30:00.000.
+      const hour = query({ from_ms: start + HOUR, to_ms: start + 2 * HOUR });
+      expect((await sink.countEvents(hour)).total_events).toBe(20);
+      expect((await sink.countEvents({ ...hour, from_ms: hour.from_ms + 1 })).total_events).toBe(19);
+      expect((await sink.countEvents({ ...hour, to_ms: hour.to_ms + 1 })).total_events).toBe(21);
+    });
+
+    it("groups by channel (largest first, none as null), by UTC hour and by UTC day", async () => {
+      const byChannel = await sink.countEvents(query({ group_by: "channel" }));
+      const channels = expected(logins, (e) => e.channel).sort(
+        (a, b) => b.total_events - a.total_events || (a.group ?? "").localeCompare(b.group ?? ""),
+      );
+      expect(byChannel).toMatchObject({ total_events: 120, truncated: false, groups: channels });
+      expect(channels.map((c) => [c.group, c.total_events])).toEqual([["ios", 48], ["web", 48], [null, 24]]); // a tie goes by name
+
+      const byHour = await sink.countEvents(query({ group_by: "hour" }));
+      expect(byHour.groups).toEqual(expected(logins, hourOf));
+      expect(byHour.groups).toHaveLength(7);
+      expect(byHour.groups![0]).toMatchObject({ group: hourOf(logins[0]!), total_events: 10 });
+      expect(byHour.groups![0]!.group).toMatch(/T22:00:00Z$/);
+
+      const byDay = await sink.countEvents(query({ group_by: "day" }));
+      const dayOf = (e: IngestEvent) => new Date(e.timestamp < midnight ? midnight - DAY_MS : midnight).toISOString().replace(".000Z", "Z");
+      expect(byDay.groups).toEqual(expected(logins, dayOf));
+      expect(byDay.groups!.map((d) => d.total_events)).toEqual([30, 90]);
     });
   });
 

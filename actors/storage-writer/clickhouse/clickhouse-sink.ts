@@ -53,6 +53,7 @@ import {
 } from "@clickhouse/client";
 import pino, { type Logger } from "pino";
 import type { IngestEvent } from "../../common/event";
+import type { EventCountQuery, EventCounts } from "../../common/event-counts";
 import type { Sink } from "../sink";
 import {
   DEAD_LETTER_INSERT_COLUMNS,
@@ -61,6 +62,7 @@ import {
   EVENTS_TABLE,
   runMigrations,
 } from "./migrations";
+import { eventCountStatements, readEventCounts, type CountRow, type GroupRow } from "./event-counts-sql";
 import { assertSafeIdentifier, qualifiedName, quoteIdentifier, quoteString } from "./sql";
 import { ChunkWriter, FIELD_SEPARATOR, fieldBytesBound, NUMBER_BYTES_BOUND, ROW_END, writeField, writeInteger, writeJsonText } from "./tsv-writer";
 
@@ -370,6 +372,8 @@ export class ClickHouseSink implements Sink {
   private readonly formatRow: RowFormatter | undefined;
   private readonly now: () => number;
   private readonly insertSql: string;
+  /** Count queries stop on the server a second before the client would give up on them. */
+  private readonly countSettings: ClickHouseSettings;
   private settings: ClickHouseSettings = {};
   private started = false;
   private closed = false;
@@ -381,7 +385,9 @@ export class ClickHouseSink implements Sink {
     this.logger = (options.logger ?? pino({ enabled: false })).child({ sink: "clickhouse" });
     this.formatRow = options.formatRow;
     this.now = options.now ?? Date.now;
-    this.client = createClickHouseClient(options.url, options.requestTimeoutMs ?? 10_000, this.logger, options.connection);
+    const requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
+    this.client = createClickHouseClient(options.url, requestTimeoutMs, this.logger, options.connection);
+    this.countSettings = { max_execution_time: Math.max(1, Math.floor(requestTimeoutMs / 1000) - 1) };
     // Explicit column list: a column added later with a DEFAULT gets it, and the line's fields
     // are matched to columns by position against this list, not against the table's order.
     this.insertSql =
@@ -421,6 +427,17 @@ export class ClickHouseSink implements Sink {
     if (this.closed) return { ok: false, reason: "closed" };
     const res = await this.client.ping();
     return res.success ? { ok: true } : { ok: false, reason: `ClickHouse ping failed: ${errorText(res.error)}` };
+  }
+
+  /** Counts of stored events (event-counts-sql.ts): one query, or two in parallel with `group_by`. */
+  async countEvents(query: EventCountQuery): Promise<EventCounts> {
+    if (!this.started) throw new Error("ClickHouseSink.countEvents() before start()");
+    const statements = eventCountStatements(this.database, query);
+    const [total, groups] = await Promise.all([
+      this.selectRows<CountRow>(statements.total),
+      statements.groups === null ? null : this.selectRows<GroupRow>(statements.groups),
+    ]);
+    return readEventCounts(query, total[0], groups);
   }
 
   async close(): Promise<void> {
@@ -486,6 +503,11 @@ export class ClickHouseSink implements Sink {
     for await (const _chunk of res.stream) {
       // drain
     }
+  }
+
+  private async selectRows<T>(sql: string): Promise<T[]> {
+    const rs = await this.client.query({ query: sql, format: "JSONEachRow", clickhouse_settings: this.countSettings });
+    return rs.json<T>();
   }
 
   private async deadLetter(rows: readonly RejectedRow[]): Promise<void> {
