@@ -61,6 +61,9 @@ export interface Config {
   dedupWindow: number;
   rateLimitEventsPerSec: number;
   rateLimitBurst: number;
+  /** Tenant default of the per-user limit (0: none) and its burst (null: twice the rate); see tenants.ts. */
+  rateLimitUserEventsPerSec: number;
+  rateLimitUserBurst: number | null;
   shutdownTimeoutMs: number;
   /** WebSocket streams: largest frame (defaults to maxBodyBytes). */
   wsMaxPayloadBytes: number;
@@ -132,7 +135,7 @@ export const VARIABLES: readonly VariableSpec[] = [
     description: "`key=tenant,key2=tenant2`; unset in single-process mode = key `dev` for tenant `dev` (with a warning)",
   },
   { name: "API_KEYS_FILE", default: "(unset)", description: "JSON file of more keys, plaintext or SHA-256 digests: `{\"keys\":[{\"key\"|\"sha256\":\"...\",\"tenant\":\"...\"}]}`" },
-  { name: "TENANTS_FILE", default: "(unset)", description: "JSON file of per-tenant settings (rate, burst, PII policy, silent mode, schema packs) over the defaults below" },
+  { name: "TENANTS_FILE", default: "(unset)", description: "JSON file of per-tenant settings (rates, bursts, PII policy, silent mode, schema packs) over the defaults below" },
   { name: "FORWARD_URL", default: "(unset)", description: "HTTP endpoint the forwarder POSTs ordered JSON batches to" },
   { name: "FORWARD_SUBJECT", default: "(unset)", description: "NATS subject the forwarder publishes ordered JSON batches to (cluster mode; instead of FORWARD_URL)" },
   { name: "FORWARD_BREAKER_FAILURES", default: "5", description: "Consecutive forward failures that open the circuit breaker" },
@@ -148,6 +151,8 @@ export const VARIABLES: readonly VariableSpec[] = [
   { name: "DEDUP_WINDOW", default: "250000", description: "Client event ids each node's session actor remembers to drop duplicates (the most recent ones: this many UUIDs and this many ids of other shapes); also the JetStream messages a storage writer remembers to drop redeliveries" },
   { name: "RATE_LIMIT_EVENTS_PER_SEC", default: "100000", description: "Token bucket rate per API key (tenant default; TENANTS_FILE `rate_per_sec`)" },
   { name: "RATE_LIMIT_BURST", default: "200000", description: "Token bucket burst per API key (tenant default; TENANTS_FILE `burst`)" },
+  { name: "RATE_LIMIT_USER_EVENTS_PER_SEC", default: "0", description: "Events per second one user (`user_id`, else `session_id`) may send through one edge node; past it that user's events are rejected (tenant default; `TENANTS_FILE` `user_rate_per_sec`; 0 = no limit)" },
+  { name: "RATE_LIMIT_USER_BURST", default: "2 × the rate", description: "Burst of that per-user bucket (tenant default; `TENANTS_FILE` `user_burst`)" },
   { name: "PII_POLICY", default: "redact", description: `What to do with personal data in an event (tenant default): ${PII_POLICIES.join(", ")}` },
   { name: "SILENT_MODE", default: "false", description: "Tenant default: answer every request 200 {\"success\":true,\"processed\":n} (seed-000 clients)" },
   { name: "SCHEMAS_DIR", default: "config/schemas", description: "Folder of the JSON Schema packs (the packs shipped with the node)" },
@@ -332,12 +337,16 @@ export function loadConfig(env: Env = process.env): Config {
   const maxBodyBytes = integer(env, "MAX_BODY_BYTES", 512 * 1024, 64, 64 * 1024 * 1024);
   const rateLimitEventsPerSec = integer(env, "RATE_LIMIT_EVENTS_PER_SEC", 100_000, 1);
   const rateLimitBurst = integer(env, "RATE_LIMIT_BURST", 200_000, 1);
+  const rateLimitUserEventsPerSec = integer(env, "RATE_LIMIT_USER_EVENTS_PER_SEC", 0, 0);
+  const rateLimitUserBurst = raw(env, "RATE_LIMIT_USER_BURST") === undefined ? null : integer(env, "RATE_LIMIT_USER_BURST", 1, 1);
   const schemasDir = raw(env, "SCHEMAS_DIR") ?? defaultSchemasDir();
   const tenants = loadTenantTable(
     raw(env, "TENANTS_FILE") ?? null,
     {
       ratePerSec: rateLimitEventsPerSec,
       burst: rateLimitBurst,
+      userRatePerSec: rateLimitUserEventsPerSec,
+      userBurst: rateLimitUserBurst,
       piiPolicy: piiPolicy(env),
       silent: boolean(env, "SILENT_MODE", false),
       schemaPacks: parseSchemaPacks(raw(env, "SCHEMA_PACKS") ?? "core,learning"),
@@ -371,6 +380,8 @@ export function loadConfig(env: Env = process.env): Config {
     dedupWindow: integer(env, "DEDUP_WINDOW", 250_000, 0, 10_000_000),
     rateLimitEventsPerSec,
     rateLimitBurst,
+    rateLimitUserEventsPerSec,
+    rateLimitUserBurst,
     shutdownTimeoutMs: integer(env, "SHUTDOWN_TIMEOUT_MS", 9_000, 100, 600_000),
     wsMaxPayloadBytes: integer(env, "WS_MAX_PAYLOAD_BYTES", maxBodyBytes, 64, 64 * 1024 * 1024),
     wsIdleTimeoutSec: wsIdleTimeout(env),

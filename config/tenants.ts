@@ -1,10 +1,12 @@
 /**
- * Per-tenant settings: rate limit, privacy policy, silent mode and schema packs. Every tenant
+ * Per-tenant settings: rate limits, privacy policy, silent mode and schema packs. Every tenant
  * gets the defaults from the environment (RATE_LIMIT_EVENTS_PER_SEC, RATE_LIMIT_BURST,
- * PII_POLICY, SILENT_MODE, SCHEMA_PACKS); TENANTS_FILE overrides them field by field:
+ * RATE_LIMIT_USER_EVENTS_PER_SEC, RATE_LIMIT_USER_BURST, PII_POLICY, SILENT_MODE, SCHEMA_PACKS);
+ * TENANTS_FILE overrides them field by field:
  *
  *   {"tenants": {
  *     "acme":   {"rate_per_sec": 2000, "burst": 4000, "pii_policy": "drop", "schema_packs": ["core", "learning"]},
+ *     "school": {"user_rate_per_sec": 20},
  *     "legacy": {"silent": true}
  *   }}
  *
@@ -31,6 +33,10 @@ export interface TenantSettings {
   ratePerSec: number;
   /** Token bucket size, events. */
   burst: number;
+  /** Events per second one user (else one session) of the tenant may send, per edge node; 0: no such limit. */
+  userRatePerSec: number;
+  /** That bucket's size; null: twice `userRatePerSec`. */
+  userBurst: number | null;
   piiPolicy: PiiPolicyName;
   /** Seed-000 compatibility: every answer is 200 {"success":true,"processed":n}. */
   silent: boolean;
@@ -58,6 +64,8 @@ const validateTenantsFile = compileFileSchema({
         properties: {
           rate_per_sec: { type: "number", exclusiveMinimum: 0, maximum: 1_000_000_000 },
           burst: { type: "integer", minimum: 1, maximum: 1_000_000_000 },
+          user_rate_per_sec: { type: "number", minimum: 0, maximum: 1_000_000_000 },
+          user_burst: { type: "integer", minimum: 1, maximum: 1_000_000_000 },
           pii_policy: { enum: [...PII_POLICIES] },
           silent: { type: "boolean" },
           schema_packs: { type: "array", uniqueItems: true, items: { type: "string", pattern: PACK_PATTERN } },
@@ -70,6 +78,8 @@ const validateTenantsFile = compileFileSchema({
 interface TenantFileEntry {
   rate_per_sec?: number;
   burst?: number;
+  user_rate_per_sec?: number;
+  user_burst?: number;
   pii_policy?: PiiPolicyName;
   silent?: boolean;
   schema_packs?: string[];
@@ -84,6 +94,8 @@ export function parseTenantsFile(data: unknown, file: string, defaults: TenantSe
     byTenant.set(tenant, {
       ratePerSec: entry.rate_per_sec ?? defaults.ratePerSec,
       burst: entry.burst ?? defaults.burst,
+      userRatePerSec: entry.user_rate_per_sec ?? defaults.userRatePerSec,
+      userBurst: entry.user_burst ?? defaults.userBurst,
       piiPolicy: entry.pii_policy ?? defaults.piiPolicy,
       silent: entry.silent ?? defaults.silent,
       schemaPacks: entry.schema_packs ?? defaults.schemaPacks,
@@ -109,6 +121,12 @@ export function loadTenantTable(file: string | null, defaults: TenantSettings, s
 
 export function tenantSettings(table: TenantTable, tenant: string): TenantSettings {
   return table.byTenant.get(tenant) ?? table.defaults;
+}
+
+/** A tenant's per-user bucket, or null when it has no per-user limit. */
+export function userLimits(settings: TenantSettings): { ratePerSec: number; burst: number } | null {
+  if (settings.userRatePerSec <= 0) return null;
+  return { ratePerSec: settings.userRatePerSec, burst: settings.userBurst ?? Math.max(1, Math.ceil(2 * settings.userRatePerSec)) };
 }
 
 /** Tenants whose packs differ from the defaults: the schema registry's `tenantPacks`. */

@@ -4,7 +4,7 @@
  */
 import type { ServiceBroker, ServiceSchema } from "moleculer";
 import type { Config } from "../../config/env";
-import { tenantSettings } from "../../config/tenants";
+import { tenantSettings, userLimits } from "../../config/tenants";
 import type { SessionBatch, SessionIngestResult } from "../common/event";
 import { IngestError } from "../common/errors";
 import { METRIC } from "../common/metrics";
@@ -18,6 +18,7 @@ import { clientAddress } from "../../nodes/edge/client-address";
 import { asksForEventCounts, EventCountRoute } from "../../nodes/edge/event-counts-route";
 import { EVENT_COUNTS_PATH, type EventCountQuery, type EventCounts } from "../common/event-counts";
 import { IpLimiter } from "../../nodes/edge/ip-limiter";
+import { UserLimiter } from "../../nodes/edge/user-limiter";
 import { LeaseCache } from "../../nodes/edge/rate-lease";
 import { silentReply } from "../../nodes/edge/silent-mode";
 import type { BucketLimits } from "../rate-limiter/token-bucket";
@@ -75,6 +76,9 @@ export function createEdgeService(config: Config, deps: EdgeServiceDeps): Servic
         // on an edge when traffic moves to another.
         { chunk: (key) => Math.max(1, Math.floor(limitsOf(key).ratePerSec / 20)), ttlMs: 1000 },
       );
+      // Per-user buckets are this edge's own (nodes/edge/user-limiter.ts); tenants' limits are fixed at start-up.
+      const users = new UserLimiter();
+      const userLimitsOf = (tenant: string) => userLimits(tenantSettings(config.tenants, tenant));
       const unauthenticated = new IpLimiter({ ratePerSec: config.unauthRatePerSec, burst: config.unauthBurst });
       leaseSweeper = setInterval(() => leases.sweep(), 5000).unref();
 
@@ -84,6 +88,10 @@ export function createEdgeService(config: Config, deps: EdgeServiceDeps): Servic
           validate: (input) => broker.call<ValidationOutcome, typeof input>("validator.validate", input),
           dispatch: (tenant: string, sessions: SessionBatch[]): Promise<SessionIngestResult> => router!.dispatch(tenant, sessions),
           takeTokens: (principal: Principal, count: number) => leases.take(principal.keyId, count),
+          throttleUsers: (principal: Principal, events: readonly unknown[]) => {
+            const limits = userLimitsOf(principal.tenant);
+            return limits === null ? [] : users.throttle(principal.tenant, limits, events, performance.now());
+          },
           record: {
             received: (tenant, n) => metrics.increment(METRIC.eventsReceived, { tenant }, n),
             rejected: (reason, n) => metrics.increment(METRIC.eventsRejected, { reason }, n),

@@ -48,6 +48,17 @@ export function hasField(raw: Record<string, unknown>, field: keyof typeof FIELD
   return value !== undefined && value !== null;
 }
 
+/**
+ * An identifier field's text as normalisation will read it (any accepted spelling; a number as
+ * its text), or null when absent, empty or of another type: for steps that run before
+ * validation (the per-user rate limit) and must agree with it on who sent an event.
+ */
+export function idText(raw: Record<string, unknown>, field: "user_id" | "session_id"): string | null {
+  const value = pick(raw, FIELD_ALIASES[field]);
+  if (typeof value === "string") return value.length > 0 ? value : null;
+  return typeof value === "number" && Number.isFinite(value) ? String(value) : null;
+}
+
 function pick(raw: Record<string, unknown>, names: readonly string[]): unknown {
   for (const name of names) {
     const value = raw[name];

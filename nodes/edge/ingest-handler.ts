@@ -9,6 +9,7 @@ import { IngestError } from "../../actors/common/errors";
 import type { Principal } from "./api-keys";
 import { decompress, parseEvents } from "./decode-body";
 import type { TakeOutcome } from "./rate-lease";
+import type { ThrottledEvent } from "./user-limiter";
 
 export interface ValidationOutcome {
   accepted: IngestEvent[];
@@ -25,6 +26,8 @@ export interface IngestDeps {
   }): Promise<ValidationOutcome>;
   dispatch(tenantId: string, sessions: SessionBatch[]): Promise<SessionIngestResult>;
   takeTokens(principal: Principal, count: number): Promise<TakeOutcome>;
+  /** The events over their sender's per-user rate limit, by index (none when the tenant has no such limit). */
+  throttleUsers?(principal: Principal, events: readonly unknown[]): ThrottledEvent[];
   record: {
     received(tenant: string, count: number): void;
     rejected(reason: string, count: number): void;
@@ -94,9 +97,22 @@ export class IngestHandler {
     }
     this.deps.record.received(tenant, rawEvents.length);
 
+    // Per-user limit first: a flooding user's events must not spend the key's shared bucket.
+    const overUserLimit = this.deps.throttleUsers?.(principal, rawEvents) ?? [];
+    const admitted = overUserLimit.length === 0 ? null : withoutThrottled(rawEvents, overUserLimit);
+    if (overUserLimit.length > 0) {
+      this.deps.record.throttled("user");
+      this.deps.record.rejected("user_rate_limited", overUserLimit.length);
+      if (overUserLimit.length === rawEvents.length) {
+        const soonest = Math.min(...overUserLimit.map((t) => t.retryAfterMs));
+        throw new IngestError("rate_limited", "Every event's sender (user_id, else session_id) is over the per-user rate limit", soonest / 1000);
+      }
+    }
+    const events = admitted?.events ?? rawEvents;
+
     let tokens: TakeOutcome;
     try {
-      tokens = await this.deps.takeTokens(principal, rawEvents.length);
+      tokens = await this.deps.takeTokens(principal, events.length);
     } catch (error) {
       // The key's rate-limiter (and its next owner) could not be reached: the node cannot
       // enforce the limit, so it does not admit the events; the client retries.
@@ -104,19 +120,22 @@ export class IngestHandler {
     }
     if (!tokens.ok) {
       this.deps.record.throttled("key");
-      this.deps.record.rejected("rate_limited", rawEvents.length);
+      this.deps.record.rejected("rate_limited", events.length);
       throw new IngestError("rate_limited", undefined, tokens.retryAfterMs / 1000);
     }
 
     let validation: ValidationOutcome;
     try {
-      validation = await this.deps.validate({ tenantId: tenant, receivedAt, idempotencyKey, events: rawEvents });
+      // The header names the one event of a single-event request, never the survivor of a larger one.
+      const key = admitted === null ? idempotencyKey : undefined;
+      validation = await this.deps.validate({ tenantId: tenant, receivedAt, idempotencyKey: key, events });
     } catch (error) {
       throw unavailable("Validator unavailable; retry later", error);
     }
     for (const reason in validation.reasons) this.deps.record.rejected(reason, validation.reasons[reason]!);
+    const rejected = admitted === null ? validation.rejected : mergeRejections(overUserLimit, validation.rejected, admitted.indexOf);
     if (validation.accepted.length === 0) {
-      return { accepted: 0, duplicates: 0, rejected: validation.rejected };
+      return { accepted: 0, duplicates: 0, rejected };
     }
 
     let result: SessionIngestResult;
@@ -127,6 +146,29 @@ export class IngestHandler {
       throw new IngestError("unavailable", undefined, 1);
     }
     this.deps.record.accepted(tenant, result.accepted, result.duplicates);
-    return { accepted: result.accepted, duplicates: result.duplicates, rejected: validation.rejected };
+    return { accepted: result.accepted, duplicates: result.duplicates, rejected };
   }
+}
+
+/** The events not throttled, and each one's index in the request. */
+function withoutThrottled(events: readonly unknown[], throttled: readonly ThrottledEvent[]): { events: unknown[]; indexOf: number[] } {
+  const skip = new Set(throttled.map((t) => t.index));
+  const kept: unknown[] = [];
+  const indexOf: number[] = [];
+  for (let i = 0; i < events.length; i++) {
+    if (skip.has(i)) continue;
+    kept.push(events[i]);
+    indexOf.push(i);
+  }
+  return { events: kept, indexOf };
+}
+
+/** One rejection list in request order: the throttled events and the validator's (whose indices count the admitted events only). */
+function mergeRejections(throttled: readonly ThrottledEvent[], invalid: readonly RejectedEvent[], indexOf: readonly number[]): RejectedEvent[] {
+  const merged: RejectedEvent[] = throttled.map((t) => ({
+    index: t.index,
+    errors: [`over the per-user rate limit (its user_id, else session_id, sent too many events); retry in ${Math.ceil(t.retryAfterMs / 1000)} s`],
+  }));
+  for (const r of invalid) merged.push({ index: indexOf[r.index]!, errors: r.errors });
+  return merged.sort((a, b) => a.index - b.index);
 }

@@ -115,6 +115,8 @@ describe("loadConfig parses every variable", () => {
       DEDUP_WINDOW: "0",
       RATE_LIMIT_EVENTS_PER_SEC: "50",
       RATE_LIMIT_BURST: "75",
+      RATE_LIMIT_USER_EVENTS_PER_SEC: "20",
+      RATE_LIMIT_USER_BURST: "30",
       SHUTDOWN_TIMEOUT_MS: "15000",
     });
     expect(config).toMatchObject({
@@ -143,6 +145,8 @@ describe("loadConfig parses every variable", () => {
       dedupWindow: 0,
       rateLimitEventsPerSec: 50,
       rateLimitBurst: 75,
+      rateLimitUserEventsPerSec: 20,
+      rateLimitUserBurst: 30,
       shutdownTimeoutMs: 15000,
     } satisfies Partial<Config>);
     expect([...config.services]).toEqual(["edge", "session", "storage-writer"]);
@@ -256,6 +260,8 @@ describe("loadConfig rejects bad values, naming the variable", () => {
     ["DEDUP_WINDOW", { DEDUP_WINDOW: "lots" }],
     ["RATE_LIMIT_EVENTS_PER_SEC", { RATE_LIMIT_EVENTS_PER_SEC: "0" }],
     ["RATE_LIMIT_BURST", { RATE_LIMIT_BURST: "0" }],
+    ["RATE_LIMIT_USER_EVENTS_PER_SEC", { RATE_LIMIT_USER_EVENTS_PER_SEC: "-1" }],
+    ["RATE_LIMIT_USER_BURST", { RATE_LIMIT_USER_EVENTS_PER_SEC: "5", RATE_LIMIT_USER_BURST: "0" }],
     ["RATE_LIMIT_BURST", { RATE_LIMIT_BURST: "99999999999999999999" }],
     ["SHUTDOWN_TIMEOUT_MS", { SHUTDOWN_TIMEOUT_MS: "99" }],
     ["SHUTDOWN_TIMEOUT_MS", { SHUTDOWN_TIMEOUT_MS: "600001" }],

@@ -8,11 +8,12 @@ import {
   parseTenantsFile,
   tenantSchemaPacks,
   tenantSettings,
+  userLimits,
   type TenantSettings,
 } from "../../config/tenants";
 
 const SCHEMAS_DIR = path.resolve(__dirname, "../../config/schemas");
-const DEFAULTS: TenantSettings = { ratePerSec: 100, burst: 200, piiPolicy: "redact", silent: false, schemaPacks: ["core", "learning"] };
+const DEFAULTS: TenantSettings = { ratePerSec: 100, burst: 200, userRatePerSec: 0, userBurst: null, piiPolicy: "redact", silent: false, schemaPacks: ["core", "learning"] };
 
 const { writeFile } = configFileDir("tenants-");
 const errorOf = configErrorOf;
@@ -31,11 +32,25 @@ describe("parseTenantsFile", () => {
       "/t.json",
       DEFAULTS,
     );
-    expect(table.get("acme")).toEqual({ ratePerSec: 2000, burst: 50, piiPolicy: "drop", silent: false, schemaPacks: ["core"] });
+    expect(table.get("acme")).toEqual({ ...DEFAULTS, ratePerSec: 2000, burst: 50, piiPolicy: "drop", schemaPacks: ["core"] });
     expect(table.get("legacy")).toEqual({ ...DEFAULTS, silent: true });
     expect(table.get("tenant.with:odd-chars_1")).toEqual(DEFAULTS);
     expect(table.get("slow")!.ratePerSec).toBe(0.5);
     expect(table.size).toBe(4);
+  });
+
+  it("gives a tenant a per-user limit of its own, its burst twice its rate unless set", () => {
+    const withUserLimit = { ...DEFAULTS, userRatePerSec: 50, userBurst: null };
+    const table = parseTenantsFile(
+      { tenants: { school: { user_rate_per_sec: 20 }, kiosk: { user_rate_per_sec: 2.5, user_burst: 3 }, free: { user_rate_per_sec: 0 }, plain: {} } },
+      "/t.json",
+      withUserLimit,
+    );
+    expect(userLimits(table.get("school")!)).toEqual({ ratePerSec: 20, burst: 40 });
+    expect(userLimits(table.get("kiosk")!)).toEqual({ ratePerSec: 2.5, burst: 3 });
+    expect(userLimits(table.get("free")!)).toBeNull();
+    expect(userLimits(table.get("plain")!)).toEqual({ ratePerSec: 50, burst: 100 });
+    expect(userLimits(DEFAULTS)).toBeNull();
   });
 
   it.each<[string, unknown, string]>([
@@ -46,6 +61,8 @@ describe("parseTenantsFile", () => {
     ["string rate", { tenants: { acme: { rate_per_sec: "10" } } }, "$.tenants.acme.rate_per_sec must be number"],
     ["fractional burst", { tenants: { acme: { burst: 1.5 } } }, "$.tenants.acme.burst must be integer"],
     ["zero burst", { tenants: { acme: { burst: 0 } } }, "$.tenants.acme.burst must be >= 1"],
+    ["negative user rate", { tenants: { acme: { user_rate_per_sec: -1 } } }, "$.tenants.acme.user_rate_per_sec must be >= 0"],
+    ["zero user burst", { tenants: { acme: { user_burst: 0 } } }, "$.tenants.acme.user_burst must be >= 1"],
     ["unknown policy", { tenants: { acme: { pii_policy: "nuke" } } }, '$.tenants.acme.pii_policy must be one of: "redact", "drop", "allow"'],
     ["silent as a string", { tenants: { acme: { silent: "yes" } } }, "$.tenants.acme.silent must be boolean"],
     ["bad pack name", { tenants: { acme: { schema_packs: ["../etc"] } } }, '$.tenants.acme.schema_packs[0] must match pattern "^[A-Za-z0-9][A-Za-z0-9_-]*$"'],
@@ -106,20 +123,44 @@ describe("parseSchemaPacks", () => {
 
 describe("tenant settings in loadConfig", () => {
   it("defaults come from the environment", () => {
-    const config = loadConfig({ RATE_LIMIT_EVENTS_PER_SEC: "50", RATE_LIMIT_BURST: "75", PII_POLICY: "drop", SILENT_MODE: "true", SCHEMA_PACKS: "core" });
-    expect(config.tenants.defaults).toEqual({ ratePerSec: 50, burst: 75, piiPolicy: "drop", silent: true, schemaPacks: ["core"] });
+    const config = loadConfig({
+      RATE_LIMIT_EVENTS_PER_SEC: "50",
+      RATE_LIMIT_BURST: "75",
+      RATE_LIMIT_USER_EVENTS_PER_SEC: "5",
+      RATE_LIMIT_USER_BURST: "8",
+      PII_POLICY: "drop",
+      SILENT_MODE: "true",
+      SCHEMA_PACKS: "core",
+    });
+    expect(config.tenants.defaults).toEqual({ ratePerSec: 50, burst: 75, userRatePerSec: 5, userBurst: 8, piiPolicy: "drop", silent: true, schemaPacks: ["core"] });
   });
 
   it("with nothing set: the honest defaults (redact, not silent, core + learning)", () => {
     const config = loadConfig({});
-    expect(config.tenants.defaults).toEqual({ ratePerSec: 100_000, burst: 200_000, piiPolicy: "redact", silent: false, schemaPacks: ["core", "learning"] });
+    expect(config.tenants.defaults).toEqual({
+      ratePerSec: 100_000,
+      burst: 200_000,
+      userRatePerSec: 0,
+      userBurst: null,
+      piiPolicy: "redact",
+      silent: false,
+      schemaPacks: ["core", "learning"],
+    });
     expect(config.schemasDir).toBe(SCHEMAS_DIR);
   });
 
   it("TENANTS_FILE overrides per tenant on top of the env defaults", () => {
     const file = writeFile("tenants.json", { tenants: { acme: { burst: 10, silent: true } } });
     const config = loadConfig({ TENANTS_FILE: file, RATE_LIMIT_EVENTS_PER_SEC: "7" });
-    expect(tenantSettings(config.tenants, "acme")).toEqual({ ratePerSec: 7, burst: 10, piiPolicy: "redact", silent: true, schemaPacks: ["core", "learning"] });
+    expect(tenantSettings(config.tenants, "acme")).toEqual({
+      ratePerSec: 7,
+      burst: 10,
+      userRatePerSec: 0,
+      userBurst: null,
+      piiPolicy: "redact",
+      silent: true,
+      schemaPacks: ["core", "learning"],
+    });
     expect(tenantSettings(config.tenants, "other").silent).toBe(false);
   });
 
