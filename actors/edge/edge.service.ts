@@ -7,6 +7,7 @@ import type { Config } from "../../config/env";
 import { tenantSettings, userLimits } from "../../config/tenants";
 import type { SessionBatch, SessionIngestResult } from "../common/event";
 import { IngestError } from "../common/errors";
+import { EVENT_COUNTS_PATH, type EventCountQuery, type EventCounts } from "../common/event-counts";
 import { METRIC } from "../common/metrics";
 import { statusPageReply } from "../status/status.service";
 import { serviceAvailable } from "../common/broker";
@@ -16,7 +17,6 @@ import { EdgeHttpServer, errorReply, type HttpReply, type IncomingRequest } from
 import { IngestHandler, type ValidationOutcome } from "../../nodes/edge/ingest-handler";
 import { clientAddress } from "../../nodes/edge/client-address";
 import { asksForEventCounts, EventCountRoute } from "../../nodes/edge/event-counts-route";
-import { EVENT_COUNTS_PATH, type EventCountQuery, type EventCounts } from "../common/event-counts";
 import { IpLimiter } from "../../nodes/edge/ip-limiter";
 import { UserLimiter } from "../../nodes/edge/user-limiter";
 import { LeaseCache } from "../../nodes/edge/rate-lease";

@@ -99,7 +99,6 @@ export class IngestHandler {
 
     // Per-user limit first: a flooding user's events must not spend the key's shared bucket.
     const overUserLimit = this.deps.throttleUsers?.(principal, rawEvents) ?? [];
-    const admitted = overUserLimit.length === 0 ? null : withoutThrottled(rawEvents, overUserLimit);
     if (overUserLimit.length > 0) {
       this.deps.record.throttled("user");
       this.deps.record.rejected("user_rate_limited", overUserLimit.length);
@@ -108,6 +107,7 @@ export class IngestHandler {
         throw new IngestError("rate_limited", "Every event's sender (user_id, else session_id) is over the per-user rate limit", soonest / 1000);
       }
     }
+    const admitted = overUserLimit.length === 0 ? null : withoutThrottled(rawEvents, overUserLimit);
     const events = admitted?.events ?? rawEvents;
 
     let tokens: TakeOutcome;
