@@ -47,6 +47,8 @@ export function hasServerAssignedId(event: IngestEvent): boolean {
 export interface RejectedEvent {
   index: number;
   errors: string[];
+  /** Only on an event refused by its user's rate limit: ms until it may be sent again (the others are refused for good). */
+  retry_after_ms?: number;
 }
 
 /** A session's share of a request: the events of one session, in request order. */

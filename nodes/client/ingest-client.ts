@@ -16,8 +16,11 @@ import { randomUuid } from "../../actors/common/uuid-pool";
 export type TrackedEvent = Record<string, unknown>;
 
 export type Rejection =
-  /** The server stored the rest of the batch but refused this event (validation). */
-  | { kind: "event"; seq: number; index: number; event: TrackedEvent; errors: string[] }
+  /**
+   * The server stored the rest of the batch but refused this event: for good (validation), or,
+   * with `retryAfterMs`, for now (its user's rate limit: `track` it again after that long).
+   */
+  | { kind: "event"; seq: number; index: number; event: TrackedEvent; errors: string[]; retryAfterMs?: number }
   /** The whole batch was refused for good (a non-retryable error code), or cannot be sent at all. */
   | { kind: "batch"; seq: number; events: TrackedEvent[]; code: string; message: string };
 
@@ -318,7 +321,10 @@ export class IngestClient {
       });
       for (const r of frame.rejected) {
         const event = batch.events[r.index];
-        if (event) this.report({ kind: "event", seq: batch.seq, index: r.index, event, errors: r.errors });
+        if (!event) continue;
+        const rejection: Rejection = { kind: "event", seq: batch.seq, index: r.index, event, errors: r.errors };
+        if (typeof r.retry_after_ms === "number") rejection.retryAfterMs = r.retry_after_ms;
+        this.report(rejection);
       }
       this.settle();
     } else if ("throttle" in frame) {

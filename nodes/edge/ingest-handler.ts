@@ -168,6 +168,7 @@ function mergeRejections(throttled: readonly ThrottledEvent[], invalid: readonly
   const merged: RejectedEvent[] = throttled.map((t) => ({
     index: t.index,
     errors: [`over the per-user rate limit (its user_id, else session_id, sent too many events); retry in ${Math.ceil(t.retryAfterMs / 1000)} s`],
+    retry_after_ms: t.retryAfterMs,
   }));
   for (const r of invalid) merged.push({ index: indexOf[r.index]!, errors: r.errors });
   return merged.sort((a, b) => a.index - b.index);

@@ -6,6 +6,7 @@
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readSegments } from "../../actors/storage-writer/file-sink";
+import { IngestClient, type Rejection } from "../../nodes/client/ingest-client";
 import { configFileDir } from "../support/config-files";
 import { postEvents, startNodeProcess, type NodeProcess } from "../support/node-process";
 
@@ -50,6 +51,8 @@ describe("per-user rate limit (single-process node)", () => {
     // flood-5, -6, -7 are indices 6, 7, 8.
     expect(res.body.rejected.map((r: { index: number }) => r.index)).toEqual([6, 7, 8]);
     expect(res.body.rejected[0].errors[0]).toMatch(/^over the per-user rate limit .*; retry in 60 s$/);
+    // Machine-readable: this refusal is for now, not for good.
+    expect(res.body.rejected[0].retry_after_ms).toBe(60_000);
 
     // A request of nothing but over-limit events: 429 with Retry-After, nothing stored.
     const again = await postEvents(node.url, { events: [event("flood", 8), event("flood", 9)] }, key);
@@ -68,7 +71,7 @@ describe("per-user rate limit (single-process node)", () => {
     expect(res.status).toBe(202);
     expect(res.body.accepted).toBe(2);
     expect(res.body.rejected).toEqual([
-      { index: 0, errors: [expect.stringMatching(/^over the per-user rate limit/)] },
+      { index: 0, errors: [expect.stringMatching(/^over the per-user rate limit/)], retry_after_ms: expect.any(Number) },
       { index: 2, errors: ["event_name is required"] },
     ]);
   });
@@ -90,6 +93,18 @@ describe("per-user rate limit (single-process node)", () => {
     expect(ids("idem2")).toEqual(["the-key-2"]);
   });
 
+  it("applies to WebSocket batches too; the SDK reports the refused events with their retryAfterMs", async () => {
+    const rejections: Rejection[] = [];
+    const client = new IngestClient({ url: `ws://127.0.0.1:${node.port}/v1/stream`, apiKey: "k", maxBatchDelayMs: 50, onRejected: (r) => rejections.push(r) });
+    for (let n = 0; n < 7; n++) client.track(event("ws-flood", n));
+    await client.close();
+    expect(rejections.map((r) => (r.kind === "event" ? [r.event.event_id, r.retryAfterMs] : r))).toEqual([
+      ["ws-flood-5", 40_000],
+      ["ws-flood-6", 40_000],
+    ]);
+    expect(client.stats().eventsAcked).toBe(7);
+  });
+
   it("leaves a tenant without the limit alone, and stored nothing it rejected", async () => {
     const res = await postEvents(node.url, { events: Array.from({ length: 30 }, (_, n) => event("busy", n)) }, { "X-API-Key": "f" });
     expect(res.body).toEqual({ accepted: 30, duplicates: 0, rejected: [] });
@@ -97,13 +112,14 @@ describe("per-user rate limit (single-process node)", () => {
     const rows = await readSegments(path.join(dir, "data"));
     const stored = new Set(rows.map((r) => `${r.tenant_id}/${r.event_id}`));
     for (const id of ["flood-0", "flood-4", "calm-0", "calm-1", "calm-2", "calm-3"]) expect(stored.has(`school/${id}`), id).toBe(true);
-    for (const id of ["flood-5", "flood-6", "flood-7", "flood-8", "flood-9", "flood-10", "flood-11", "calm-bad"]) {
+    for (const id of ["ws-flood-0", "ws-flood-4"]) expect(stored.has(`school/${id}`), id).toBe(true);
+    for (const id of ["flood-5", "flood-6", "flood-7", "flood-8", "flood-9", "flood-10", "flood-11", "calm-bad", "ws-flood-5", "ws-flood-6"]) {
       expect(stored.has(`school/${id}`), id).toBe(false);
     }
     expect(rows.filter((r) => r.tenant_id === "free")).toHaveLength(30);
 
     const metrics = await (await fetch(`${node.url}/metrics`)).text();
-    expect(metrics).toMatch(/ingest_events_rejected\{[^}]*reason="user_rate_limited"[^}]*\} 7/);
-    expect(metrics).toMatch(/ingest_ratelimit_throttled\{[^}]*scope="user"[^}]*\} 4/);
+    expect(metrics).toMatch(/ingest_events_rejected\{[^}]*reason="user_rate_limited"[^}]*\} 9/);
+    expect(metrics).toMatch(/ingest_ratelimit_throttled\{[^}]*scope="user"[^}]*\} 5/);
   });
 });
