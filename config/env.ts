@@ -9,6 +9,7 @@ import os from "node:os";
 import { ConfigError } from "./config-error";
 import { loadApiKeysFile, mergeApiKeys, type ApiKeyFileEntry } from "./keys-file";
 import { TrustedProxies } from "../nodes/edge/client-address";
+import { CorsPolicy } from "../nodes/edge/cors";
 import {
   defaultSchemasDir,
   loadTenantTable,
@@ -105,6 +106,8 @@ export interface Config {
   unauthBurst: number;
   /** Proxies whose X-Forwarded-For names the client (for the per-address limit); none by default. */
   trustedProxies: TrustedProxies;
+  /** Which browser origins may call the ingest and count paths (CORS). */
+  cors: CorsPolicy;
 }
 
 type Env = Record<string, string | undefined>;
@@ -164,6 +167,7 @@ export const VARIABLES: readonly VariableSpec[] = [
   { name: "BODY_TIMEOUT_MS", default: "10000", description: "A request body not fully received this long after its headers gets 408" },
   { name: "UNAUTH_RATE_PER_SEC", default: "10", description: "Requests with a missing/unknown key per second per client IP; 429 instead of 401 above" },
   { name: "UNAUTH_BURST", default: "20", description: "Burst of requests with a missing/unknown key per client IP" },
+  { name: "CORS_ALLOWED_ORIGINS", default: "*", description: "Origins whose pages may call the ingest and count paths from a browser: `*` (any), `none`, or a comma list (`https://app.example.com,https://*.example.org`); a request from an origin outside a list is refused 403" },
   { name: "TRUSTED_PROXIES", default: "(unset)", description: "Comma-separated proxy addresses/CIDR networks; a request from one of them counts as from the client its X-Forwarded-For names" },
   { name: "SHUTDOWN_TIMEOUT_MS", default: "9000", description: "Drain budget on SIGTERM before a forced exit" },
   { name: "WS_MAX_PAYLOAD_BYTES", default: "MAX_BODY_BYTES", description: "Largest WebSocket batch frame (error frame + close 1009 above)" },
@@ -179,6 +183,14 @@ export const VARIABLES: readonly VariableSpec[] = [
   { name: "HEARTBEAT_TIMEOUT_SEC", default: "4", description: "Cluster: a node silent this long is dead and its sessions move" },
   { name: "RETENTION_DAYS", default: "30", description: "ClickHouse: daily partitions older than this are dropped" },
 ];
+
+function corsPolicy(env: Env): CorsPolicy {
+  try {
+    return new CorsPolicy(raw(env, "CORS_ALLOWED_ORIGINS") ?? "*");
+  } catch (error) {
+    throw new ConfigError("CORS_ALLOWED_ORIGINS", (error as Error).message);
+  }
+}
 
 function trustedProxies(env: Env): TrustedProxies {
   try {
@@ -406,5 +418,6 @@ export function loadConfig(env: Env = process.env): Config {
     unauthRatePerSec: integer(env, "UNAUTH_RATE_PER_SEC", 10, 1, 1_000_000),
     unauthBurst: integer(env, "UNAUTH_BURST", 20, 1, 1_000_000),
     trustedProxies: trustedProxies(env),
+    cors: corsPolicy(env),
   };
 }

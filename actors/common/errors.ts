@@ -10,6 +10,7 @@ export const ERRORS = {
   too_deep: { status: 400, message: "Request body nests deeper than allowed" },
   unsafe_json: { status: 400, message: "Request body uses a forbidden key (__proto__, constructor.prototype)" },
   unauthorized: { status: 401, message: "Missing or unknown API key" },
+  origin_not_allowed: { status: 403, message: "This origin may not call this endpoint" },
   not_found: { status: 404, message: "No such endpoint" },
   method_not_allowed: { status: 405, message: "Method not allowed on this endpoint" },
   payload_too_large: { status: 413, message: "Request body is larger than allowed" },

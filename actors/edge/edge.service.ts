@@ -200,6 +200,7 @@ export function createEdgeService(config: Config, deps: EdgeServiceDeps): Servic
                 maxInflight: config.wsMaxInflight,
                 maxBackpressureBytes: config.wsMaxBackpressureBytes,
               },
+              originAllowed: (origin) => config.cors.check(origin) !== "refused",
               // The same per-address budget as HTTP: a WebSocket is no cheaper way to guess keys.
               unauthenticated: (peer, forwardedFor) => {
                 const slot = unauthenticated.take(clientAddress(peer, forwardedFor, config.trustedProxies));
@@ -218,6 +219,7 @@ export function createEdgeService(config: Config, deps: EdgeServiceDeps): Servic
         },
         { maxBodyBytes: config.maxBodyBytes, bodyTimeoutMs: config.bodyTimeoutMs },
         (error) => this.logger.error({ err: error }, "edge request failed"),
+        config.cors,
       );
       // Take no traffic before the services of this very node are up (remote ones are /ready's business).
       const local = deps.requiredServices.filter((name) => config.services.has(name as never));

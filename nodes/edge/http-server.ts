@@ -7,6 +7,7 @@
 import uWS from "uWebSockets.js";
 import { errorBody, ERRORS, type ErrorCode } from "../../actors/common/errors";
 import { EVENT_COUNTS_PATH } from "../../actors/common/event-counts";
+import type { CorsPolicy } from "./cors";
 
 export interface HttpReply {
   status: number;
@@ -58,8 +59,10 @@ export interface EdgeRoutes {
 const STATUS_TEXT: Record<number, string> = {
   200: "200 OK",
   202: "202 Accepted",
+  204: "204 No Content",
   400: "400 Bad Request",
   401: "401 Unauthorized",
+  403: "403 Forbidden",
   404: "404 Not Found",
   405: "405 Method Not Allowed",
   408: "408 Request Timeout",
@@ -86,6 +89,7 @@ const READ_HEADERS = [
   "content-length",
   "idempotency-key",
   "x-forwarded-for",
+  "origin",
 ] as const;
 
 interface PendingBody {
@@ -106,17 +110,16 @@ export class EdgeHttpServer {
     private readonly routes: EdgeRoutes,
     private readonly limits: BodyLimits,
     private readonly onError: (error: unknown) => void,
+    /** Browsers calling from other origins: preflights, and the marks on ingest and count answers. */
+    private readonly cors: CorsPolicy,
   ) {
     this.app = uWS.App();
     this.app.get("/health", (res) => this.sendNow(res, routes.health()));
-    this.app.get("/metrics", (res, req) => {
-      const request = readRequest(res, req); // before any await (uWS rule)
-      this.handleAsync(res, async () => routes.metrics(request));
-    });
-    this.app.get(EVENT_COUNTS_PATH, (res, req) => {
-      const request = readRequest(res, req);
-      this.handleAsync(res, () => routes.eventCounts(request));
-    });
+    // GET /metrics is also seeds 003/004's count query (the routes tell which), so browsers may call it.
+    this.app.get("/metrics", (res, req) => this.handleBrowserGet(res, req, routes.metrics));
+    this.app.options("/metrics", (res, req) => this.sendNow(res, cors.preflight(req.getHeader("origin") || undefined, "GET, OPTIONS")));
+    this.app.get(EVENT_COUNTS_PATH, (res, req) => this.handleBrowserGet(res, req, routes.eventCounts));
+    this.app.options(EVENT_COUNTS_PATH, (res, req) => this.sendNow(res, cors.preflight(req.getHeader("origin") || undefined, "GET, OPTIONS")));
     this.app.any(EVENT_COUNTS_PATH, (res) => this.sendNow(res, errorReply("method_not_allowed")));
     this.app.get("/ready", (res) => this.handleAsync(res, () => routes.ready()));
     this.app.get("/status", (res, req) => {
@@ -126,6 +129,7 @@ export class EdgeHttpServer {
     // Every path that may take events comes here; the routes decide which do (404 for the rest).
     for (const pattern of routes.ingestPatterns) {
       this.app.post(pattern, (res, req) => this.handleIngest(res, req));
+      this.app.options(pattern, (res, req) => this.sendNow(res, cors.preflight(req.getHeader("origin") || undefined, "POST, OPTIONS")));
       this.app.any(pattern, (res) => this.sendNow(res, errorReply("method_not_allowed")));
     }
     routes.extend?.(this.app);
@@ -171,9 +175,11 @@ export class EdgeHttpServer {
 
   private handleIngest(res: uWS.HttpResponse, req: uWS.HttpRequest): void {
     const request = readRequest(res, req);
-    const present = (reply: HttpReply): HttpReply => (this.routes.present ? this.routes.present(request, reply) : reply);
+    const origin = request.headers.origin;
+    const present = (reply: HttpReply): HttpReply =>
+      this.cors.decorate(origin, this.routes.present ? this.routes.present(request, reply) : reply);
     if (!this.accepting) return this.sendNow(res, present(errorReply("shutting_down", undefined, 1)), true);
-    const early = this.routes.preflight(request);
+    const early = this.cors.refusal(origin) ?? this.routes.preflight(request);
     if (early) return this.sendNow(res, present(early), true);
 
     const declared = request.headers["content-length"];
@@ -246,6 +252,15 @@ export class EdgeHttpServer {
       this.write(res, reply, !this.accepting);
       this.end();
     }
+  }
+
+  /** A GET a page may make from another origin (counts): refused or answered and marked per the CORS policy. */
+  private handleBrowserGet(res: uWS.HttpResponse, req: uWS.HttpRequest, route: (request: IncomingRequest) => HttpReply | Promise<HttpReply>): void {
+    const request = readRequest(res, req); // before any await (uWS rule)
+    const origin = request.headers.origin;
+    const refused = this.cors.refusal(origin);
+    if (refused) return this.sendNow(res, refused);
+    this.handleAsync(res, async () => this.cors.decorate(origin, await route(request)));
   }
 
   private handleAsync(res: uWS.HttpResponse, produce: () => Promise<HttpReply>): void {

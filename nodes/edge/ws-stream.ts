@@ -64,6 +64,8 @@ export interface StreamDeps {
    * instead of 401, as for HTTP), else null.
    */
   unauthenticated?: (remoteAddress: string, forwardedFor: string | undefined) => number | null;
+  /** Whether a browser page of this `Origin` (undefined: not a browser) may open a stream (CORS_ALLOWED_ORIGINS). */
+  originAllowed?: (origin: string | undefined) => boolean;
   record?: {
     connections(open: number): void;
     frame(outcome: FrameOutcome): void;
@@ -296,8 +298,11 @@ export function registerStreamRoute(app: uWS.TemplatedApp, deps: StreamDeps): St
       const extensions = req.getHeader("sec-websocket-extensions");
       const remoteAddress = Buffer.from(res.getRemoteAddressAsText()).toString();
       const forwardedFor = req.getHeader("x-forwarded-for") || undefined;
+      const origin = req.getHeader("origin") || undefined;
 
       if (!accepting) return refuseUpgrade(res, "shutting_down", "503 Service Unavailable", { "Retry-After": "1" });
+      // A page of another site may open a socket with a key it copied; CORS does not cover sockets.
+      if (deps.originAllowed && !deps.originAllowed(origin)) return refuseUpgrade(res, "origin_not_allowed", "403 Forbidden");
       const principal = deps.keys.authenticate(streamKey(headers, protocols, query));
       if (!principal) {
         deps.record?.unauthorized();
