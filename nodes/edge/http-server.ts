@@ -286,10 +286,13 @@ export class EdgeHttpServer {
   private write(res: uWS.HttpResponse, reply: HttpReply, closeConnection = false): void {
     res.cork(() => {
       res.writeStatus(STATUS_TEXT[reply.status] ?? String(reply.status));
-      res.writeHeader("Content-Type", reply.contentType ?? "application/json");
+      // 204 (a CORS preflight's answer) has no body, so neither a type nor a length (RFC 9110).
+      if (reply.status !== 204) res.writeHeader("Content-Type", reply.contentType ?? "application/json");
       if (reply.headers) for (const name in reply.headers) res.writeHeader(name, reply.headers[name]!);
       // A client we will not read further (413 mid-body, shutdown) must not reuse the connection.
-      res.end(reply.body, closeConnection);
+      // (endWithoutBody with no arguments is the form that writes no Content-Length.)
+      if (reply.status === 204 && !closeConnection) res.endWithoutBody();
+      else res.end(reply.body, closeConnection);
     });
   }
 

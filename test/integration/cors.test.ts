@@ -36,6 +36,9 @@ describe("CORS with the default policy (any origin)", () => {
       expect(res.headers.get("access-control-allow-methods")).toBe("POST, OPTIONS");
       expect(res.headers.get("access-control-allow-headers")).toMatch(/X-API-Key/);
       expect(res.headers.get("access-control-max-age")).toBe("86400");
+      // A 204 has no body: no length, no type (RFC 9110).
+      expect(res.headers.get("content-length")).toBeNull();
+      expect(res.headers.get("content-type")).toBeNull();
     }
     for (const p of ["/v1/metrics", "/metrics"]) {
       const res = await call(node, "OPTIONS", p, { ...preflight, "Access-Control-Request-Method": "GET" });
