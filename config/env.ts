@@ -99,6 +99,8 @@ export interface Config {
   maxStringLength: number;
   /** Most keys in an event's properties, counted at every depth. */
   maxPropertiesKeys: number;
+  /** How far an event's timestamp may be ahead of its receive time, seconds; 0: no bound. */
+  maxFutureTimestampSec: number;
   /** A request body that has not fully arrived this long after its headers gets 408. */
   bodyTimeoutMs: number;
   /** Unauthenticated requests (missing/unknown key) per second per client IP before 429 replaces 401. */
@@ -164,6 +166,7 @@ export const VARIABLES: readonly VariableSpec[] = [
   { name: "MAX_JSON_DEPTH", default: "32", description: "Deepest object/array nesting of a request body (400 too_deep above)" },
   { name: "MAX_STRING_LENGTH", default: "8192", description: "Longest string or key in an event's properties, in characters" },
   { name: "MAX_PROPERTIES_KEYS", default: "500", description: "Most keys in an event's properties, counted at every depth" },
+  { name: "MAX_FUTURE_TIMESTAMP_SEC", default: "86400", description: "How far an event's timestamp may be ahead of its receive time (a day; the event is rejected above; 0 = no bound)" },
   { name: "BODY_TIMEOUT_MS", default: "10000", description: "A request body not fully received this long after its headers gets 408" },
   { name: "UNAUTH_RATE_PER_SEC", default: "10", description: "Requests with a missing/unknown key per second per client IP; 429 instead of 401 above" },
   { name: "UNAUTH_BURST", default: "20", description: "Burst of requests with a missing/unknown key per client IP" },
@@ -414,6 +417,7 @@ export function loadConfig(env: Env = process.env): Config {
     maxJsonDepth: integer(env, "MAX_JSON_DEPTH", 32, 4, 1000),
     maxStringLength: integer(env, "MAX_STRING_LENGTH", 8192, 1, 64 * 1024 * 1024),
     maxPropertiesKeys: integer(env, "MAX_PROPERTIES_KEYS", 500, 1, 1_000_000),
+    maxFutureTimestampSec: integer(env, "MAX_FUTURE_TIMESTAMP_SEC", 86_400, 0, 10 * 365 * 86_400),
     bodyTimeoutMs: integer(env, "BODY_TIMEOUT_MS", 10_000, 100, 600_000),
     unauthRatePerSec: integer(env, "UNAUTH_RATE_PER_SEC", 10, 1, 1_000_000),
     unauthBurst: integer(env, "UNAUTH_BURST", 20, 1, 1_000_000),

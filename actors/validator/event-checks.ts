@@ -2,7 +2,7 @@
  * The checks the validator runs on every normalised event, built once at start-up from the
  * configuration, cheapest first:
  *
- *   1. `limits`: event size, string length, properties keys (event-limits.ts);
+ *   1. `limits`: event size, string length, properties keys, a timestamp ahead of the clock (event-limits.ts);
  *   2. `schema`: the tenant's JSON Schema packs (schema-registry.ts);
  *   3. `pii`: the tenant's privacy policy (pii.ts): redact rewrites the event, drop rejects it,
  *      allow keeps it; detections are reported by kind in every case.
@@ -74,6 +74,7 @@ export function eventChecksFromConfig(
       maxEventBytes: config.maxEventBytes,
       maxStringLength: config.maxStringLength,
       maxPropertiesKeys: config.maxPropertiesKeys,
+      maxFutureMs: config.maxFutureTimestampSec * 1000,
     },
     schemas,
     piiPolicyOf: (tenant) => tenantSettings(config.tenants, tenant).piiPolicy,

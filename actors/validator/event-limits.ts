@@ -1,8 +1,8 @@
 /**
- * Per-event size limits, checked on the normalised event before the (costlier) schema and
- * privacy checks: the event's size as JSON, the length of every string and key in its
- * properties, and the number of keys in its properties counted at every depth (so a payload
- * cannot dodge the key limit by nesting). The request-level limits (body bytes, events per
+ * Per-event limits, checked on the normalised event before the (costlier) schema and privacy
+ * checks: the event's size as JSON, the length of every string and key in its properties, the
+ * number of keys in its properties counted at every depth (so a payload cannot dodge the key
+ * limit by nesting), and how far its timestamp may be ahead of the time it was received. The request-level limits (body bytes, events per
  * request, nesting depth) are enforced earlier, while decoding the body.
  *
  * Pure, one pass, allocation-free on success. The exact JSON size costs a serialisation, so it
@@ -18,6 +18,12 @@ export interface EventLimits {
   maxStringLength: number;
   /** Most keys in `properties`, summed over every nested object. */
   maxPropertiesKeys: number;
+  /**
+   * How far (ms) `timestamp` may be ahead of `received_at`; absent or 0: no bound. A clock that
+   * is far off (or a timestamp in the wrong unit) would put the event in a day that has not come:
+   * its daily partition would never be old enough for retention to drop.
+   */
+  maxFutureMs?: number;
 }
 
 const NO_ERRORS: string[] = Object.freeze([] as string[]) as string[];
@@ -57,6 +63,10 @@ export function checkEventLimits(event: IngestEvent, limits: EventLimits): strin
   if (walk.keys > limits.maxPropertiesKeys) {
     (errors ??= []).push(`properties must have at most ${limits.maxPropertiesKeys} keys in total (has ${walk.keys})`);
   }
+  const ahead = event.timestamp - event.received_at;
+  if (limits.maxFutureMs && ahead > limits.maxFutureMs) {
+    (errors ??= []).push(`timestamp must be at most ${formatSpan(limits.maxFutureMs)} ahead of the server's clock (is ${formatSpan(ahead)} ahead: is the client's clock right?)`);
+  }
   const bound =
     EVENT_FRAME_BYTES +
     walk.bound +
@@ -75,6 +85,14 @@ export function checkEventLimits(event: IngestEvent, limits: EventLimits): strin
     }
   }
   return errors ?? NO_ERRORS;
+}
+
+/** A span as the largest whole unit that fits: "2 days", "5 h", "30 s", "250 ms". */
+function formatSpan(ms: number): string {
+  if (ms >= 86_400_000) return `${Math.floor(ms / 86_400_000)} day${ms >= 172_800_000 ? "s" : ""}`;
+  if (ms >= 3_600_000) return `${Math.floor(ms / 3_600_000)} h`;
+  if (ms >= 1000) return `${Math.floor(ms / 1000)} s`;
+  return `${ms} ms`;
 }
 
 const walk: Walk = { limits: { maxEventBytes: 0, maxStringLength: 0, maxPropertiesKeys: 0 }, keys: 0, bound: 0, longString: null };

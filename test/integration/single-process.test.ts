@@ -209,6 +209,29 @@ describe("single-process node", () => {
     });
   });
 
+  it("rejects an event dated more than a day ahead of its arrival, and stores the rest", async () => {
+    const now = Date.now();
+    const res = await postEvents(
+      node.url,
+      {
+        events: [
+          { event_id: "clock-ok", event_name: "ok", session_id: "clock", timestamp: now + 3_600_000 },
+          { event_id: "clock-ahead", event_name: "ok", session_id: "clock", timestamp: now + 3 * 86_400_000 },
+          { event_id: "clock-micros", event_name: "ok", session_id: "clock", timestamp: now * 1000 },
+        ],
+      },
+      { "X-API-Key": "key-b" },
+    );
+    expect(res.status).toBe(202);
+    expect(res.body.accepted).toBe(1);
+    expect(res.body.rejected).toEqual([
+      { index: 1, errors: [expect.stringMatching(/^timestamp must be at most 1 day ahead of the server's clock \(is (2|3) days ahead/)] },
+      { index: 2, errors: [expect.stringMatching(/^timestamp must be at most 1 day ahead/)] },
+    ]);
+    // The 202 came after the commit: the file already holds what was accepted, and only that.
+    expect((await readSegments(dataDir)).filter((r) => String(r.event_id).startsWith("clock-")).map((r) => r.event_id)).toEqual(["clock-ok"]);
+  });
+
   it("rejects bad requests with the error model and stores nothing from them", async () => {
     const marker = { event_name: "must_not_store", session_id: "rejected" };
     const cases: Array<{ body: string | Buffer; headers: Record<string, string>; status: number; code: string }> = [

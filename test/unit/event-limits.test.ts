@@ -109,3 +109,30 @@ describe("checkEventLimits", () => {
     expect(JSON.stringify(e)).toBe(before);
   });
 });
+
+describe("checkEventLimits: timestamps ahead of the clock", () => {
+  const DAY = 86_400_000;
+  const at = (timestamp: number, received_at = 1_700_000_000_000) => ({ ...event({}), timestamp, received_at });
+
+  it("accepts up to maxFutureMs ahead, and any past", () => {
+    const limits = { ...LIMITS, maxFutureMs: DAY };
+    expect(checkEventLimits(at(1_700_000_000_000 + DAY), limits)).toEqual([]);
+    expect(checkEventLimits(at(0), limits)).toEqual([]);
+  });
+
+  it("rejects further ahead with a message that says by how much", () => {
+    const limits = { ...LIMITS, maxFutureMs: DAY };
+    expect(checkEventLimits(at(1_700_000_000_000 + DAY + 1), limits)).toEqual([
+      "timestamp must be at most 1 day ahead of the server's clock (is 1 day ahead: is the client's clock right?)",
+    ]);
+    // A timestamp in microseconds: thousands of years ahead.
+    expect(checkEventLimits(at(1_700_000_000_000_000), limits)[0]).toMatch(/^timestamp must be at most 1 day ahead .*\(is 19656250 days ahead/);
+    expect(checkEventLimits(at(1_700_000_000_000 + 5 * 3_600_000), { ...LIMITS, maxFutureMs: 3_600_000 })[0]).toMatch(/at most 1 h ahead .*\(is 5 h ahead/);
+    expect(checkEventLimits(at(1_700_000_000_000 + 90_000), { ...LIMITS, maxFutureMs: 30_000 })[0]).toMatch(/at most 30 s ahead .*\(is 90 s ahead/);
+  });
+
+  it("has no bound when maxFutureMs is absent or 0", () => {
+    expect(checkEventLimits(at(8_640_000_000_000_000), LIMITS)).toEqual([]);
+    expect(checkEventLimits(at(8_640_000_000_000_000), { ...LIMITS, maxFutureMs: 0 })).toEqual([]);
+  });
+});
