@@ -4,11 +4,15 @@
  *
  *   {"keys": [
  *     {"key": "live-3f9a...", "tenant": "acme"},
- *     {"sha256": "<64 hex digits of SHA-256(key)>", "tenant": "globex"}
+ *     {"sha256": "<64 hex digits of SHA-256(key)>", "tenant": "globex"},
+ *     {"key": "web-77c1...", "tenant": "acme", "scopes": ["ingest"]}
  *   ]}
  *
  * An entry holds either the key itself or only its SHA-256 digest (hex): the node keeps only
  * digests anyway (nodes/edge/api-keys.ts), so an operator never has to store the plaintext.
+ * `scopes` limits what the key may do (default: all of KEY_SCOPES): a key that ships inside web
+ * pages should only `ingest`, so that whoever copies it cannot read the tenant's `counts`; a
+ * dashboard's key may only read them.
  * Read and validated once at start-up; every problem names API_KEYS_FILE and the JSON path.
  */
 import { createHash } from "node:crypto";
@@ -22,7 +26,15 @@ export const TENANT_PATTERN = "^[A-Za-z0-9_.:-]{1,128}$";
 /** Longer keys are refused by the authenticator, so such an entry could never match. */
 export const MAX_KEY_LENGTH = 1024;
 
-export type ApiKeyFileEntry = { key: string; tenant: string } | { sha256: string; tenant: string };
+/** What a key may do: send events (`ingest`), read event counts (`counts`, GET /v1/metrics). */
+export const KEY_SCOPES = ["ingest", "counts"] as const;
+export type KeyScope = (typeof KEY_SCOPES)[number];
+
+export type ApiKeyFileEntry = ({ key: string } | { sha256: string }) & {
+  tenant: string;
+  /** Absent: every scope (INGEST_API_KEYS keys have them all). */
+  scopes?: readonly KeyScope[];
+};
 
 const validateKeysFile = compileFileSchema({
   type: "object",
@@ -40,6 +52,7 @@ const validateKeysFile = compileFileSchema({
           key: { type: "string", minLength: 1, maxLength: MAX_KEY_LENGTH },
           sha256: { type: "string", pattern: "^[0-9a-fA-F]{64}$" },
           tenant: { type: "string", pattern: TENANT_PATTERN },
+          scopes: { type: "array", minItems: 1, uniqueItems: true, items: { enum: [...KEY_SCOPES] } },
         },
       },
     },
@@ -59,7 +72,7 @@ export function entryDigestHex(entry: ApiKeyFileEntry): string {
 /** Validates the parsed content of a keys file; `file` only labels the messages. */
 export function parseApiKeysFile(data: unknown, file: string): ApiKeyFileEntry[] {
   checkJson(KEYS_FILE_VARIABLE, file, validateKeysFile, data);
-  const items = (data as { keys: Array<{ key?: string; sha256?: string; tenant: string }> }).keys;
+  const items = (data as { keys: Array<{ key?: string; sha256?: string; tenant: string; scopes?: KeyScope[] }> }).keys;
   const entries: ApiKeyFileEntry[] = [];
   const seen = new Map<string, number>();
   items.forEach((item, index) => {
@@ -68,6 +81,7 @@ export function parseApiKeysFile(data: unknown, file: string): ApiKeyFileEntry[]
     }
     const entry: ApiKeyFileEntry =
       item.key !== undefined ? { key: item.key, tenant: item.tenant } : { sha256: item.sha256!.toLowerCase(), tenant: item.tenant };
+    if (item.scopes !== undefined) entry.scopes = item.scopes;
     const digest = entryDigestHex(entry);
     const first = seen.get(digest);
     // Two entries for one key would make its tenant depend on the order: refuse, without echoing the key.

@@ -10,6 +10,7 @@ export const ERRORS = {
   too_deep: { status: 400, message: "Request body nests deeper than allowed" },
   unsafe_json: { status: 400, message: "Request body uses a forbidden key (__proto__, constructor.prototype)" },
   unauthorized: { status: 401, message: "Missing or unknown API key" },
+  forbidden: { status: 403, message: "This API key may not do that" },
   origin_not_allowed: { status: 403, message: "This origin may not call this endpoint" },
   not_found: { status: 404, message: "No such endpoint" },
   method_not_allowed: { status: 405, message: "Method not allowed on this endpoint" },

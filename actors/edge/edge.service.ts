@@ -114,6 +114,9 @@ export function createEdgeService(config: Config, deps: EdgeServiceDeps): Servic
         return errorReply("rate_limited", "Too many requests without a valid API key", slot.retryAfterMs / 1000);
       };
 
+      const outOfScope = (principal: Principal, what: string): HttpReply =>
+        errorReply("forbidden", `This API key may not ${what} (its scopes: ${[...principal.scopes].join(", ")})`);
+
       const eventCounts = new EventCountRoute({
         count: (query) => broker.call<EventCounts, EventCountQuery>("storage-writer.countEvents", query, { timeout: COUNT_CALL_TIMEOUT_MS }),
         onFailure: (error, query) => this.logger.warn({ err: error, tenant: query.tenant_id }, "event count failed"),
@@ -121,7 +124,11 @@ export function createEdgeService(config: Config, deps: EdgeServiceDeps): Servic
       });
       const answerEventCounts = async (request: IncomingRequest): Promise<HttpReply> => {
         const principal = principalOf(request);
-        const reply = principal ? await eventCounts.answer(principal.tenant, request.query, Date.now()) : refuseUnauthenticated(request);
+        const reply = !principal
+          ? refuseUnauthenticated(request)
+          : !principal.scopes.has("counts")
+            ? outOfScope(principal, "read event counts")
+            : await eventCounts.answer(principal.tenant, request.query, Date.now());
         metrics.increment(METRIC.requests, { route: EVENT_COUNTS_PATH, status: String(reply.status) });
         return reply;
       };
@@ -150,10 +157,12 @@ export function createEdgeService(config: Config, deps: EdgeServiceDeps): Servic
           ingestPatterns: INGEST_URL_PATTERNS,
           preflight: (request) => {
             if (eventRouteOf(request.url) === undefined) return errorReply("not_found");
-            if (!principalOf(request)) {
+            const principal = principalOf(request);
+            if (!principal) {
               metrics.increment(METRIC.eventsRejected, { reason: "unauthorized" });
               return refuseUnauthenticated(request);
             }
+            if (!principal.scopes.has("ingest")) return outOfScope(principal, "send events");
             const type = request.headers["content-type"];
             if (type !== undefined && !JSON_TYPES.test(type)) return errorReply("unsupported_media_type");
             return null;
@@ -201,6 +210,7 @@ export function createEdgeService(config: Config, deps: EdgeServiceDeps): Servic
                 maxBackpressureBytes: config.wsMaxBackpressureBytes,
               },
               originAllowed: (origin) => config.cors.check(origin) !== "refused",
+              mayIngest: (principal) => principal.scopes.has("ingest"),
               // The same per-address budget as HTTP: a WebSocket is no cheaper way to guess keys.
               unauthenticated: (peer, forwardedFor) => {
                 const slot = unauthenticated.take(clientAddress(peer, forwardedFor, config.trustedProxies));

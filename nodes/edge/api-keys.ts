@@ -7,11 +7,14 @@
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { ApiKeyEntry } from "../../config/env";
+import { KEY_SCOPES, type KeyScope } from "../../config/keys-file";
 
 export interface Principal {
   tenant: string;
   /** A stable, non-secret id of the key (digest prefix), for rate limits and logs. */
   keyId: string;
+  /** What the key may do (API_KEYS_FILE `scopes`; every scope by default). */
+  scopes: ReadonlySet<KeyScope>;
 }
 
 function digest(key: string): Buffer {
@@ -25,7 +28,8 @@ export class ApiKeyStore {
     for (const entry of entries) {
       const d = "key" in entry ? digest(entry.key) : Buffer.from(entry.sha256, "hex");
       const hex = d.toString("hex");
-      this.byDigest.set(hex, { digest: d, principal: { tenant: entry.tenant, keyId: hex.slice(0, 16) } });
+      const scopes = new Set<KeyScope>(entry.scopes ?? KEY_SCOPES);
+      this.byDigest.set(hex, { digest: d, principal: { tenant: entry.tenant, keyId: hex.slice(0, 16), scopes } });
     }
   }
 

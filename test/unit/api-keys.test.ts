@@ -26,7 +26,7 @@ describe("ApiKeyStore.authenticate", () => {
     ["k", "tiny"],
     ["x".repeat(1024), "longest"],
   ])("the right key %s → tenant %s", (key, tenant) => {
-    expect(store.authenticate(key)).toEqual({ tenant, keyId: sha(key).slice(0, 16) });
+    expect(store.authenticate(key)).toEqual({ tenant, keyId: sha(key).slice(0, 16), scopes: new Set(["ingest", "counts"]) });
   });
 
   it.each([

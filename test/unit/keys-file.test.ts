@@ -27,8 +27,28 @@ describe("parseApiKeysFile", () => {
     ]);
   });
 
+  it("reads a key's scopes; a key without them may do everything", () => {
+    const entries = parseApiKeysFile(
+      {
+        keys: [
+          { key: "web", tenant: "acme", scopes: ["ingest"] },
+          { key: "dash", tenant: "acme", scopes: ["counts"] },
+          { key: "full", tenant: "acme" },
+        ],
+      },
+      "/k.json",
+    );
+    expect(entries[0]).toEqual({ key: "web", tenant: "acme", scopes: ["ingest"] });
+    const store = new ApiKeyStore(entries);
+    expect([...store.authenticate("web")!.scopes]).toEqual(["ingest"]);
+    expect([...store.authenticate("dash")!.scopes]).toEqual(["counts"]);
+    expect([...store.authenticate("full")!.scopes]).toEqual(["ingest", "counts"]);
+  });
+
   it.each<[string, unknown, string]>([
     ["not an object", [], "API_KEYS_FILE: /k.json: $ must be object"],
+    ["an unknown scope", { keys: [{ key: "a", tenant: "t", scopes: ["admin"] }] }, 'API_KEYS_FILE: /k.json: $.keys[0].scopes[0] must be one of: "ingest", "counts"'],
+    ["no scope at all", { keys: [{ key: "a", tenant: "t", scopes: [] }] }, "API_KEYS_FILE: /k.json: $.keys[0].scopes must NOT have fewer than 1 items"],
     ["no keys", {}, "API_KEYS_FILE: /k.json: $.keys is required"],
     ["empty keys", { keys: [] }, "API_KEYS_FILE: /k.json: $.keys must NOT have fewer than 1 items"],
     ["unknown field", { keys: [{ key: "a", tenant: "t", note: 1 }] }, 'API_KEYS_FILE: /k.json: $.keys[0]: unknown field "note"'],
@@ -90,7 +110,7 @@ describe("API_KEYS_FILE in loadConfig and the ApiKeyStore", () => {
     expect(store.size).toBe(3);
     expect(store.authenticate("env-key")?.tenant).toBe("initech");
     expect(store.authenticate("file-plain")?.tenant).toBe("acme");
-    expect(store.authenticate("file-hashed")).toEqual({ tenant: "globex", keyId: sha("file-hashed").slice(0, 16) });
+    expect(store.authenticate("file-hashed")).toMatchObject({ tenant: "globex", keyId: sha("file-hashed").slice(0, 16) });
     // The digest itself is not a key.
     expect(store.authenticate(sha("file-hashed"))).toBeNull();
     expect(store.principals().map((p) => p.tenant).sort()).toEqual(["acme", "globex", "initech"]);
