@@ -310,6 +310,18 @@ export function defaultBatching(clickhouse: boolean, cluster: boolean): { maxEve
   return cluster ? { maxEvents: 50_000, maxWaitMs: 1000, minIntervalMs: 0 } : { maxEvents: 20_000, maxWaitMs: 0, minIntervalMs: 10 };
 }
 
+/**
+ * The API keys again, for a reload (SIGHUP): INGEST_API_KEYS as it was at start-up, plus
+ * API_KEYS_FILE read anew. Throws ConfigError on a problem with the file (the caller keeps the
+ * keys it has), or when there is no file to read.
+ */
+export function reloadApiKeys(config: Pick<Config, "apiKeysFile">, env: Env = process.env): ApiKeyEntry[] {
+  if (config.apiKeysFile === null) throw new ConfigError("API_KEYS_FILE", "is not set: the keys come from INGEST_API_KEYS, which a running node cannot reread");
+  const keysValue = raw(env, "INGEST_API_KEYS");
+  const envKeys = keysValue === undefined ? [] : parseApiKeys(keysValue);
+  return mergeApiKeys(envKeys, loadApiKeysFile(config.apiKeysFile), config.apiKeysFile);
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const logLevel = (raw(env, "LOG_LEVEL") ?? "info") as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) {

@@ -197,6 +197,11 @@ async function main(): Promise<void> {
   let stoppingBySignal = false;
   process.on("SIGTERM", onSignal);
   process.on("SIGINT", onSignal);
+  // SIGHUP: read API_KEYS_FILE again (the edge swaps its keys; nothing else restarts).
+  process.on("SIGHUP", () => {
+    logger.info("SIGHUP: reloading API keys");
+    node.broker.broadcastLocal("keys.reload");
+  });
 }
 
 if (require.main === module) {

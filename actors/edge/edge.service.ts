@@ -3,7 +3,7 @@
  * Moleculer calls (one call per batch per hop). Thin: the steps live in nodes/edge/*.
  */
 import type { ServiceBroker, ServiceSchema } from "moleculer";
-import type { Config } from "../../config/env";
+import { reloadApiKeys, type ApiKeyEntry, type Config } from "../../config/env";
 import { tenantSettings, userLimits } from "../../config/tenants";
 import type { SessionBatch, SessionIngestResult } from "../common/event";
 import { IngestError } from "../common/errors";
@@ -48,10 +48,15 @@ export function createEdgeService(config: Config, deps: EdgeServiceDeps): Servic
   let leaseRouter: LeaseRouter | null = null;
   let leaseSweeper: NodeJS.Timeout | null = null;
   let stream: StreamHandle | null = null;
+  let reloadKeys: (() => void) | null = null;
 
   return {
     name: "edge",
     events: {
+      /** SIGHUP (nodes/node.ts): API_KEYS_FILE read again, without a restart. */
+      "keys.reload"() {
+        reloadKeys?.();
+      },
       /** A session node is leaving: route its sessions to their next owner from now on. */
       "session.draining"(ctx: { params: { nodeID: string } }) {
         router?.nodeDraining(ctx.params.nodeID);
@@ -64,10 +69,34 @@ export function createEdgeService(config: Config, deps: EdgeServiceDeps): Servic
       leaseRouter = new LeaseRouter(broker, { cluster: config.natsUrl !== null, callTimeoutMs: 5_000 });
       // A key's bucket has its tenant's limits; keys are fixed at start-up, so resolve them once.
       const limitsByKey = new Map<string, BucketLimits>();
-      for (const principal of keys.principals()) {
-        const settings = tenantSettings(config.tenants, principal.tenant);
-        limitsByKey.set(principal.keyId, { ratePerSec: settings.ratePerSec, burst: settings.burst });
-      }
+      const resolveLimits = (): void => {
+        limitsByKey.clear();
+        for (const principal of keys.principals()) {
+          const settings = tenantSettings(config.tenants, principal.tenant);
+          limitsByKey.set(principal.keyId, { ratePerSec: settings.ratePerSec, burst: settings.burst });
+        }
+      };
+      resolveLimits();
+      reloadKeys = () => {
+        let entries: ApiKeyEntry[];
+        try {
+          entries = reloadApiKeys(config);
+        } catch (error) {
+          this.logger.error({ err: error }, "API keys not reloaded: the keys in use stay");
+          return;
+        }
+        keys.replace(entries);
+        resolveLimits();
+        // A stream keeps the key it opened with: close those whose key is gone, moved to another
+        // tenant, or may no longer send (revoking a leaked key must not wait for a reconnect).
+        const now = new Map(keys.principals().map((p) => [p.keyId, p]));
+        const revoked = (p: Principal): boolean => {
+          const current = now.get(p.keyId);
+          return current === undefined || current.tenant !== p.tenant || !current.scopes.has("ingest");
+        };
+        const streamsClosed = stream?.closeRevoked(revoked, CLOSE.policyViolation, "API key revoked") ?? 0;
+        this.logger.info({ keys: keys.size, streamsClosed }, "API keys reloaded");
+      };
       const defaultLimits: BucketLimits = { ratePerSec: config.rateLimitEventsPerSec, burst: config.rateLimitBurst };
       const limitsOf = (keyId: string): BucketLimits => limitsByKey.get(keyId) ?? defaultLimits;
       const leases = new LeaseCache(
@@ -239,6 +268,7 @@ export function createEdgeService(config: Config, deps: EdgeServiceDeps): Servic
       deps.onListening?.(port);
     },
     async stopped() {
+      reloadKeys = null;
       if (leaseSweeper) clearInterval(leaseSweeper);
       // Before anything behind the edge stops: in-flight requests and stream batches finish and
       // get their acks. Half the shutdown budget at most; the rest is for the services after us.

@@ -22,16 +22,26 @@ function digest(key: string): Buffer {
 }
 
 export class ApiKeyStore {
-  private readonly byDigest = new Map<string, { digest: Buffer; principal: Principal }>();
+  private byDigest = new Map<string, { digest: Buffer; principal: Principal }>();
 
   constructor(entries: readonly ApiKeyEntry[]) {
+    this.replace(entries);
+  }
+  /**
+   * Swaps in a new set of keys at once (a reload): a request sees the old set or the new one,
+   * never a mix. A key in both keeps working without a gap.
+   */
+  replace(entries: readonly ApiKeyEntry[]): void {
+    const byDigest = new Map<string, { digest: Buffer; principal: Principal }>();
     for (const entry of entries) {
       const d = "key" in entry ? digest(entry.key) : Buffer.from(entry.sha256, "hex");
       const hex = d.toString("hex");
       const scopes = new Set<KeyScope>(entry.scopes ?? KEY_SCOPES);
-      this.byDigest.set(hex, { digest: d, principal: { tenant: entry.tenant, keyId: hex.slice(0, 16), scopes } });
+      byDigest.set(hex, { digest: d, principal: { tenant: entry.tenant, keyId: hex.slice(0, 16), scopes } });
     }
+    this.byDigest = byDigest;
   }
+
 
   /** Every key's principal (for per-key settings built once at start-up). */
   principals(): Principal[] {

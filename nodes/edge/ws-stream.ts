@@ -89,6 +89,8 @@ export interface StreamHandle {
   drained(): Promise<void>;
   /** Closes every open socket (after the acks already queued on it). */
   closeAll(code: number, reason: string): void;
+  /** Closes the streams whose key `revoked` says may no longer send (a key reload); returns how many. */
+  closeRevoked(revoked: (principal: Principal) => boolean, code: number, reason: string): number;
 }
 
 interface StreamSocket {
@@ -384,6 +386,16 @@ export function registerStreamRoute(app: uWS.TemplatedApp, deps: StreamDeps): St
         if (conn.closed) continue;
         ws.cork(() => closeWith(ws, conn, code, reason));
       }
+    },
+    closeRevoked: (revoked, code, reason) => {
+      let closed = 0;
+      for (const ws of [...sockets]) {
+        const conn = ws.getUserData();
+        if (conn.closed || !revoked(conn.principal)) continue;
+        ws.cork(() => closeWith(ws, conn, code, reason));
+        closed++;
+      }
+      return closed;
     },
   };
 }

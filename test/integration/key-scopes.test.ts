@@ -61,3 +61,55 @@ describe("API key scopes (single-process node)", () => {
     expect((await counts("env-key")).status).toBe(501);
   });
 });
+
+describe("API keys reloaded on SIGHUP", () => {
+  const { dir, writeFile } = configFileDir("key-reload-");
+  let node: NodeProcess;
+  const post = (key: string, id: string) => postEvents(node.url, { event_id: id, event_name: "view" }, { "X-API-Key": key });
+
+  beforeAll(async () => {
+    node = await startNodeProcess({
+      DATA_DIR: path.join(dir, "data"),
+      API_KEYS_FILE: writeFile("keys.json", { keys: [{ key: "old-key", tenant: "acme" }, { key: "kept-key", tenant: "acme" }] }),
+      BATCH_MAX_WAIT_MS: "5",
+    });
+  });
+  afterAll(async () => {
+    await node?.stop();
+  });
+
+  async function until(check: () => Promise<boolean>, what: string): Promise<void> {
+    const deadline = Date.now() + 5000;
+    while (!(await check())) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${node.output().slice(-2000)}`);
+      await new Promise((r) => setTimeout(r, 150));
+    }
+  }
+
+  it("takes new keys, drops removed ones (closing their streams) and keeps a kept key working throughout", async () => {
+    const stream = await WsSocket.connect(`ws://127.0.0.1:${node.port}/v1/stream`, { headers: { "X-API-Key": "old-key" } });
+    const closed = new Promise<number>((resolve) => stream.on("close", (code) => resolve(code)));
+    const kept = await WsSocket.connect(`ws://127.0.0.1:${node.port}/v1/stream`, { headers: { "X-API-Key": "kept-key" } });
+    let keptClosed = false;
+    kept.on("close", () => (keptClosed = true));
+    expect((await post("new-key", "before")).status).toBe(401);
+
+    writeFile("keys.json", { keys: [{ key: "new-key", tenant: "acme" }, { key: "kept-key", tenant: "acme" }] });
+    node.child.kill("SIGHUP");
+    await until(async () => (await post("new-key", `new-${Date.now()}`)).status === 202, "the new key to work");
+    expect((await post("old-key", "after")).status).toBe(401);
+    expect(await closed).toBe(1008);
+    expect((await post("kept-key", "kept")).status).toBe(202);
+    expect(keptClosed).toBe(false);
+    kept.close();
+    expect(node.output()).toMatch(/"msg":"API keys reloaded"/);
+  });
+
+  it("keeps the keys in use when the file is broken, and says so", async () => {
+    writeFile("keys.json", "{ not json");
+    node.child.kill("SIGHUP");
+    await until(async () => /API keys not reloaded: the keys in use stay/.test(node.output()), "the failed reload to be logged");
+    expect((await post("new-key", "still")).status).toBe(202);
+    expect((await post("kept-key", "still-kept")).status).toBe(202);
+  });
+});

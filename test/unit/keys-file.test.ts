@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { loadConfig } from "../../config/env";
+import { loadConfig, reloadApiKeys } from "../../config/env";
 import { configErrorOf, configFileDir } from "../support/config-files";
 import { loadApiKeysFile, mergeApiKeys, parseApiKeysFile } from "../../config/keys-file";
 import { ApiKeyStore } from "../../nodes/edge/api-keys";
@@ -129,5 +129,26 @@ describe("API_KEYS_FILE in loadConfig and the ApiKeyStore", () => {
     const error = errorOf(() => loadConfig({ API_KEYS_FILE: bad }));
     expect(error.variable).toBe("API_KEYS_FILE");
     expect(error.message).toContain("$.keys[0].tenant");
+  });
+});
+
+describe("reloadApiKeys (SIGHUP)", () => {
+  it("reads the file again and keeps INGEST_API_KEYS; the store swaps to the new set at once", () => {
+    const file = writeFile("reload.json", { keys: [{ key: "first", tenant: "acme" }] });
+    const env = { INGEST_API_KEYS: "env-key=initech", API_KEYS_FILE: file };
+    const store = new ApiKeyStore(loadConfig(env).apiKeys);
+    expect(store.authenticate("first")?.tenant).toBe("acme");
+    writeFile("reload.json", { keys: [{ key: "second", tenant: "globex", scopes: ["counts"] }] });
+    store.replace(reloadApiKeys({ apiKeysFile: file }, env));
+    expect(store.authenticate("first")).toBeNull();
+    expect(store.authenticate("second")).toMatchObject({ tenant: "globex", scopes: new Set(["counts"]) });
+    expect(store.authenticate("env-key")?.tenant).toBe("initech");
+    expect(store.size).toBe(2);
+  });
+
+  it("refuses without a file, and on a broken one, naming API_KEYS_FILE", () => {
+    expect(errorOf(() => reloadApiKeys({ apiKeysFile: null }, {})).message).toMatch(/^API_KEYS_FILE: is not set/);
+    const file = writeFile("broken.json", "{");
+    expect(errorOf(() => reloadApiKeys({ apiKeysFile: file }, {})).variable).toBe("API_KEYS_FILE");
   });
 });
