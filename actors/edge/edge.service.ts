@@ -67,7 +67,7 @@ export function createEdgeService(config: Config, deps: EdgeServiceDeps): Servic
       const keys = new ApiKeyStore(config.apiKeys);
       router = new SessionRouter(broker, { cluster: config.natsUrl !== null, callTimeoutMs: 10_000 });
       leaseRouter = new LeaseRouter(broker, { cluster: config.natsUrl !== null, callTimeoutMs: 5_000 });
-      // A key's bucket has its tenant's limits; keys are fixed at start-up, so resolve them once.
+      // A key's bucket has its tenant's limits: resolved at start-up and again when keys are reloaded.
       const limitsByKey = new Map<string, BucketLimits>();
       const resolveLimits = (): void => {
         limitsByKey.clear();

@@ -27,6 +27,7 @@ export class ApiKeyStore {
   constructor(entries: readonly ApiKeyEntry[]) {
     this.replace(entries);
   }
+
   /**
    * Swaps in a new set of keys at once (a reload): a request sees the old set or the new one,
    * never a mix. A key in both keeps working without a gap.
@@ -42,8 +43,7 @@ export class ApiKeyStore {
     this.byDigest = byDigest;
   }
 
-
-  /** Every key's principal (for per-key settings built once at start-up). */
+  /** Every key's principal (for per-key settings, built at start-up and on each reload). */
   principals(): Principal[] {
     return [...this.byDigest.values()].map((e) => e.principal);
   }
