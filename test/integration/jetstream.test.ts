@@ -184,10 +184,13 @@ describe("BatchConsumer", () => {
   it("redelivers messages that were handled but never acked to another consumer after ack_wait", async () => {
     const { name, subject } = await freshStream();
     const lazySeen: number[] = [];
+    // ack_wait well past the pull's 1 s expiry: the lazy consumer's stop() (which drains its open
+    // pull) ends before the messages are due again, so none is redelivered to it while it stops
+    // (it would nak that one at once, and the diligent consumer would see a third delivery).
     const lazy = consumer({
       stream: name,
       durable: "work",
-      ackWaitMs: 1_000,
+      ackWaitMs: 3_000,
       handler: async (msgs) => {
         for (const m of msgs) lazySeen.push(m.seq); // and never ack
       },
@@ -202,7 +205,7 @@ describe("BatchConsumer", () => {
     const diligent = consumer({
       stream: name,
       durable: "work",
-      ackWaitMs: 1_000,
+      ackWaitMs: 3_000,
       handler: async (msgs) => {
         for (const m of msgs) {
           redelivered.push(m);
@@ -211,8 +214,8 @@ describe("BatchConsumer", () => {
       },
     });
     await diligent.start();
-    await expect.poll(() => redelivered.length, { timeout: 5_000 }).toBe(3);
-    expect(Date.now() - deliveredAt).toBeGreaterThanOrEqual(900); // not before ack_wait
+    await expect.poll(() => redelivered.length, { timeout: 8_000 }).toBe(3);
+    expect(Date.now() - deliveredAt).toBeGreaterThanOrEqual(2_900); // not before ack_wait
     expect(redelivered.map((m) => m.seq).sort()).toEqual([1, 2, 3]);
     expect(redelivered.every((m) => m.redelivered && m.deliveryCount === 2)).toBe(true);
     expect(redelivered.find((m) => m.seq === 2)?.events).toStrictEqual(makeStreamEvents(3, "r1"));
