@@ -206,8 +206,9 @@ export function createEdgeService(config: Config, deps: EdgeServiceDeps): Servic
           ingest: async (request, body): Promise<HttpReply> => {
             const principal = principalOf(request)!;
             try {
-              const events = applyEventRoute(eventRouteOf(request.url)!, handler.decodeHttpBody(body, request.headers["content-encoding"]));
-              const answer = await handler.ingest(principal, events, request.receivedAt, request.headers["idempotency-key"]);
+              const decoded = handler.decodeHttpBody(body, request.headers["content-encoding"]);
+              const events = applyEventRoute(eventRouteOf(request.url)!, decoded.events);
+              const answer = await handler.ingest(principal, events, request.receivedAt, request.headers["idempotency-key"], decoded.sentAt);
               if (answer.accepted === 0 && answer.duplicates === 0 && answer.rejected.length > 0) {
                 return {
                   status: 400,

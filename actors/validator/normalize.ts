@@ -20,6 +20,11 @@ export interface NormalizeContext {
   receivedAt: number;
   /** `Idempotency-Key` header: the event id of a single-event request that carries none. */
   idempotencyKey?: string;
+  /**
+   * How far the sending device's clock is behind the server's (receivedAt - the batch's
+   * `sent_at`), added to every timestamp the client gave; 0 or absent: none (see clockOffset).
+   */
+  clockOffsetMs?: number;
 }
 
 export type NormalizeResult = { ok: true; event: IngestEvent } | { ok: false; errors: string[] };
@@ -106,16 +111,23 @@ export function parseIsoTimestamp(value: string): number {
   return Date.parse(normalized);
 }
 
-function readTimestamp(value: unknown, receivedAt: number, errors: string[]): number {
+const MAX_TIMESTAMP = 8_640_000_000_000_000;
+
+function readTimestamp(value: unknown, receivedAt: number, clockOffsetMs: number, errors: string[]): number {
   if (value === undefined || value === null) return receivedAt;
+  let ms = NaN;
   if (typeof value === "number") {
-    if (Number.isInteger(value) && value >= 0 && value <= 8_640_000_000_000_000) return value;
+    if (Number.isInteger(value) && value >= 0 && value <= MAX_TIMESTAMP) ms = value;
   } else if (typeof value === "string") {
-    const parsed = parseIsoTimestamp(value);
-    if (!Number.isNaN(parsed)) return parsed;
+    ms = parseIsoTimestamp(value);
   }
-  errors.push("timestamp must be an ISO-8601 string or epoch milliseconds");
-  return receivedAt;
+  if (Number.isNaN(ms)) {
+    errors.push("timestamp must be an ISO-8601 string or epoch milliseconds");
+    return receivedAt;
+  }
+  const corrected = ms + clockOffsetMs;
+  // A correction that would leave the valid range keeps the time as sent (the limits judge it then).
+  return corrected >= 0 && corrected <= MAX_TIMESTAMP ? corrected : ms;
 }
 
 function readSeq(value: unknown, errors: string[]): number | null {
@@ -123,6 +135,20 @@ function readSeq(value: unknown, errors: string[]): number | null {
   if (typeof value === "number" && Number.isSafeInteger(value) && value >= 0) return value;
   errors.push("seq must be a non-negative integer");
   return null;
+}
+
+/** Below this the difference between `sent_at` and the arrival is network delay, not a wrong clock. */
+export const MIN_CLOCK_OFFSET_MS = 1000;
+
+/**
+ * The correction for a batch's `sent_at` (epoch ms, the device's clock when it sent the batch),
+ * as Segment and RudderStack apply it: timestamp + (receivedAt - sentAt). 0 when there is no
+ * `sent_at` or the clocks agree within MIN_CLOCK_OFFSET_MS.
+ */
+export function clockOffset(receivedAt: number, sentAt: number | undefined): number {
+  if (sentAt === undefined) return 0;
+  const offset = receivedAt - sentAt;
+  return Math.abs(offset) < MIN_CLOCK_OFFSET_MS ? 0 : offset;
 }
 
 export function normalizeEvent(raw: unknown, ctx: NormalizeContext, singleEvent = false): NormalizeResult {
@@ -139,7 +165,7 @@ export function normalizeEvent(raw: unknown, ctx: NormalizeContext, singleEvent 
   const sessionId = readId(pick(raw, FIELD_ALIASES.session_id), "session_id", errors);
   const userId = readId(pick(raw, FIELD_ALIASES.user_id), "user_id", errors);
   const seq = readSeq(pick(raw, FIELD_ALIASES.seq), errors);
-  const timestamp = readTimestamp(pick(raw, FIELD_ALIASES.timestamp), ctx.receivedAt, errors);
+  const timestamp = readTimestamp(pick(raw, FIELD_ALIASES.timestamp), ctx.receivedAt, ctx.clockOffsetMs ?? 0, errors);
 
   const channelValue = raw.channel;
   let channel: string | null = null;

@@ -13,6 +13,8 @@ export interface ValidateParams {
   tenantId: string;
   receivedAt: number;
   idempotencyKey?: string;
+  /** See NormalizeContext.clockOffsetMs. */
+  clockOffsetMs?: number;
   events: unknown[];
 }
 
@@ -29,8 +31,8 @@ export function createValidatorService(config: Config, checks?: EventCheck[]): S
     actions: {
       validate: {
         handler(ctx: Context<ValidateParams>): BatchValidation {
-          const { tenantId, receivedAt, idempotencyKey, events } = ctx.params;
-          return validateBatch(events, { tenantId, receivedAt, idempotencyKey }, eventChecks);
+          const { tenantId, receivedAt, idempotencyKey, clockOffsetMs, events } = ctx.params;
+          return validateBatch(events, { tenantId, receivedAt, idempotencyKey, clockOffsetMs }, eventChecks);
         },
       },
     },

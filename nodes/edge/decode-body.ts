@@ -5,6 +5,7 @@
  */
 import zlib from "node:zlib";
 import { IngestError } from "../../actors/common/errors";
+import { parseIsoTimestamp } from "../../actors/validator/normalize";
 
 export interface DecodeLimits {
   maxBodyBytes: number;
@@ -50,11 +51,24 @@ export function hasPoisonKeys(value: unknown): boolean {
   return false;
 }
 
-/**
- * Parses a JSON body into its raw events. Accepted shapes: {"events":[...]}, {"batch":[...]}
- * (Segment), a bare array, or a single event object.
- */
+/** A request body's events, and the sending device's clock when it sent them (epoch ms), if it said. */
+export interface DecodedBody {
+  events: unknown[];
+  sentAt: number | undefined;
+}
+
+/** Parses a JSON body into its raw events (see parseBody). */
 export function parseEvents(text: string, limits: DecodeLimits): unknown[] {
+  return parseBody(text, limits).events;
+}
+
+/**
+ * Parses a JSON body. Accepted shapes: {"events":[...]}, {"batch":[...]} (Segment), a bare array,
+ * or a single event object. A batch object may carry `sent_at` (or Segment's `sentAt`): the
+ * device's clock when it sent the batch, ISO-8601 or epoch ms, from which the node corrects the
+ * events' timestamps for a wrong device clock (normalize.ts, clockOffset).
+ */
+export function parseBody(text: string, limits: DecodeLimits): DecodedBody {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -70,13 +84,21 @@ export function parseEvents(text: string, limits: DecodeLimits): unknown[] {
   if ((text.includes("__proto__") || text.includes("prototype") || text.includes("\\u")) && hasPoisonKeys(parsed)) {
     throw new IngestError("unsafe_json");
   }
-  if (Array.isArray(parsed)) return parsed;
+  if (Array.isArray(parsed)) return { events: parsed, sentAt: undefined };
   if (typeof parsed === "object" && parsed !== null) {
     const body = parsed as Record<string, unknown>;
-    if (Array.isArray(body.events)) return body.events;
-    if (Array.isArray(body.batch)) return body.batch;
+    const events = Array.isArray(body.events) ? body.events : Array.isArray(body.batch) ? body.batch : null;
+    if (events !== null) return { events, sentAt: readSentAt(body.sent_at ?? body.sentAt) };
     if (body.events !== undefined || body.batch !== undefined) throw new IngestError("invalid_body", '"events" must be an array');
-    return [body];
+    return { events: [body], sentAt: undefined };
   }
   throw new IngestError("invalid_body");
+}
+
+function readSentAt(value: unknown): number | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value === "number" && Number.isSafeInteger(value) && value >= 0) return value;
+  const ms = typeof value === "string" ? parseIsoTimestamp(value) : NaN;
+  if (Number.isNaN(ms)) throw new IngestError("invalid_body", "sent_at must be an ISO-8601 string or epoch milliseconds");
+  return ms;
 }

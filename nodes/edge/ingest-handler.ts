@@ -7,7 +7,8 @@ import { isUtf8 } from "node:buffer";
 import type { IngestEvent, RejectedEvent, SessionBatch, SessionIngestResult } from "../../actors/common/event";
 import { IngestError } from "../../actors/common/errors";
 import type { Principal } from "./api-keys";
-import { decompress, parseEvents } from "./decode-body";
+import { clockOffset } from "../../actors/validator/normalize";
+import { decompress, parseBody, type DecodedBody } from "./decode-body";
 import type { TakeOutcome } from "./rate-lease";
 import type { ThrottledEvent } from "./user-limiter";
 
@@ -22,6 +23,7 @@ export interface IngestDeps {
     tenantId: string;
     receivedAt: number;
     idempotencyKey?: string;
+    clockOffsetMs?: number;
     events: unknown[];
   }): Promise<ValidationOutcome>;
   dispatch(tenantId: string, sessions: SessionBatch[]): Promise<SessionIngestResult>;
@@ -74,12 +76,12 @@ export class IngestHandler {
     private readonly limits: IngestLimits,
   ) {}
 
-  /** Decodes an HTTP body into raw events (throws IngestError with the right code). */
-  decodeHttpBody(body: Buffer, contentEncoding: string | undefined): unknown[] {
+  /** Decodes an HTTP body into raw events and its `sent_at` (throws IngestError with the right code). */
+  decodeHttpBody(body: Buffer, contentEncoding: string | undefined): DecodedBody {
     const decoded = decompress(body, contentEncoding, this.limits.maxBodyBytes);
     // Decoding invalid UTF-8 would silently store U+FFFD in place of what the client sent.
     if (!isUtf8(decoded)) throw new IngestError("invalid_json", "Request body is not valid UTF-8");
-    return parseEvents(decoded.toString("utf8"), this.limits);
+    return parseBody(decoded.toString("utf8"), this.limits);
   }
 
   /** Runs a decoded batch through the pipeline. Throws IngestError for whole-request failures. */
@@ -88,6 +90,8 @@ export class IngestHandler {
     rawEvents: unknown[],
     receivedAt: number,
     idempotencyKey?: string,
+    /** The device's clock when it sent the batch (`sent_at`), to correct a wrong device clock. */
+    sentAt?: number,
   ): Promise<IngestAnswer> {
     const tenant = principal.tenant;
     if (rawEvents.length === 0) return { accepted: 0, duplicates: 0, rejected: [] };
@@ -128,7 +132,9 @@ export class IngestHandler {
     try {
       // The header names the one event of a single-event request, never the survivor of a larger one.
       const key = admitted === null ? idempotencyKey : undefined;
-      validation = await this.deps.validate({ tenantId: tenant, receivedAt, idempotencyKey: key, events });
+      const input = { tenantId: tenant, receivedAt, idempotencyKey: key, events };
+      const clockOffsetMs = clockOffset(receivedAt, sentAt);
+      validation = await this.deps.validate(clockOffsetMs === 0 ? input : { ...input, clockOffsetMs });
     } catch (error) {
       throw unavailable("Validator unavailable; retry later", error);
     }

@@ -232,6 +232,34 @@ describe("single-process node", () => {
     expect((await readSegments(dataDir)).filter((r) => String(r.event_id).startsWith("clock-")).map((r) => r.event_id)).toEqual(["clock-ok"]);
   });
 
+  it("corrects a device clock from the batch's sent_at, so a clock days ahead loses nothing", async () => {
+    const ahead = 3 * 86_400_000; // the device's clock
+    const deviceNow = Date.now() + ahead;
+    const res = await postEvents(
+      node.url,
+      {
+        sent_at: new Date(deviceNow).toISOString(),
+        events: [
+          { event_id: "skew-1", event_name: "tap", session_id: "skew", timestamp: deviceNow - 60_000 },
+          { event_id: "skew-2", event_name: "tap", session_id: "skew" },
+        ],
+      },
+      { "X-API-Key": "key-b" },
+    );
+    expect(res.body).toEqual({ accepted: 2, duplicates: 0, rejected: [] });
+    const rows = (await readSegments(dataDir)).filter((r) => String(r.event_id).startsWith("skew-"));
+    const at = (id: string) => Date.parse(String(rows.find((r) => r.event_id === id)!.timestamp));
+    // A minute before it was sent, by the server's clock (give or take the request's trip).
+    expect(Math.abs(at("skew-1") - (Date.now() - 60_000))).toBeLessThan(5_000);
+    expect(Math.abs(at("skew-2") - Date.now())).toBeLessThan(5_000);
+    // The same batch without sent_at is three days ahead: rejected, as the limits say.
+    const unmarked = await postEvents(node.url, { events: [{ event_id: "skew-3", event_name: "tap", timestamp: deviceNow }] }, { "X-API-Key": "key-b" });
+    expect(unmarked.status).toBe(400);
+    expect(unmarked.body.rejected[0].errors[0]).toMatch(/^timestamp must be at most 1 day ahead/);
+    const bad = await postEvents(node.url, { sent_at: "soon", events: [{ event_name: "tap" }] }, { "X-API-Key": "key-b" });
+    expect(bad).toMatchObject({ status: 400, body: { error: { code: "invalid_body", message: "sent_at must be an ISO-8601 string or epoch milliseconds" } } });
+  });
+
   it("rejects bad requests with the error model and stores nothing from them", async () => {
     const marker = { event_name: "must_not_store", session_id: "rejected" };
     const cases: Array<{ body: string | Buffer; headers: Record<string, string>; status: number; code: string }> = [

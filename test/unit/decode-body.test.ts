@@ -1,7 +1,7 @@
 import zlib from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { IngestError, type ErrorCode } from "../../actors/common/errors";
-import { decompress, depthExceeds, hasPoisonKeys, parseEvents } from "../../nodes/edge/decode-body";
+import { decompress, depthExceeds, hasPoisonKeys, parseBody, parseEvents } from "../../nodes/edge/decode-body";
 
 const CAP = 512 * 1024;
 const LIMITS = { maxBodyBytes: CAP, maxDepth: 32 };
@@ -123,6 +123,33 @@ describe("parseEvents: shapes", () => {
       expect(codeOf(() => parseEvents(text, LIMITS))).toBe("invalid_json");
     },
   );
+});
+
+describe("parseBody: sent_at", () => {
+  const LIM = { maxBodyBytes: 1 << 20, maxDepth: 32 };
+
+  it("reads a batch's sent_at (or Segment's sentAt) as ISO-8601 or epoch ms", () => {
+    expect(parseBody('{"events":[{"e":1}],"sent_at":"2026-02-13T20:00:00.250Z"}', LIM)).toEqual({ events: [{ e: 1 }], sentAt: Date.UTC(2026, 1, 13, 20, 0, 0, 250) });
+    expect(parseBody('{"batch":[],"sentAt":1771012800000}', LIM).sentAt).toBe(1_771_012_800_000);
+    expect(parseBody('{"events":[],"sent_at":null}', LIM).sentAt).toBeUndefined();
+  });
+
+  it("has none for a bare array or a single event (whose sent_at stays one of its fields)", () => {
+    expect(parseBody("[{}]", LIM).sentAt).toBeUndefined();
+    expect(parseBody('{"event_name":"x","sent_at":5}', LIM)).toEqual({ events: [{ event_name: "x", sent_at: 5 }], sentAt: undefined });
+  });
+
+  it.each(['"yesterday"', "-1", "1.5", "true", '{"t":1}', '"2026-02-30T00:00:00Z"'])("refuses sent_at %s with invalid_body", (value) => {
+    let caught: unknown;
+    try {
+      parseBody(`{"events":[],"sent_at":${value}}`, LIM);
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(IngestError);
+    expect((caught as IngestError).code).toBe("invalid_body");
+    expect((caught as IngestError).message).toBe("sent_at must be an ISO-8601 string or epoch milliseconds");
+  });
 });
 
 describe("parseEvents: prototype poisoning", () => {

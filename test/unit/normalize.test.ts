@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { hasServerAssignedId, SERVER_ASSIGNED_ID, type IngestEvent } from "../../actors/common/event";
-import { MAX_ID_LENGTH, normalizeEvent, type NormalizeContext } from "../../actors/validator/normalize";
+import { clockOffset, MAX_ID_LENGTH, normalizeEvent, type NormalizeContext } from "../../actors/validator/normalize";
 import { validateBatch, type EventCheck } from "../../actors/validator/validate-batch";
 import { SEED_000_REQUEST } from "../support/seed-requests";
 
@@ -542,5 +542,27 @@ describe("validateBatch", () => {
       ["t9", 77, 77],
       ["t9", 77, 5],
     ]);
+  });
+});
+
+describe("clock correction from a batch's sent_at", () => {
+  it("clockOffset: receivedAt - sentAt, 0 without sent_at or within a second (network delay)", () => {
+    expect(clockOffset(RECEIVED, undefined)).toBe(0);
+    expect(clockOffset(RECEIVED, RECEIVED - 999)).toBe(0);
+    expect(clockOffset(RECEIVED, RECEIVED + 999)).toBe(0);
+    expect(clockOffset(RECEIVED, RECEIVED - 1000)).toBe(1000);
+    // A device two days ahead: its timestamps come back two days.
+    expect(clockOffset(RECEIVED, RECEIVED + 2 * 86_400_000)).toBe(-2 * 86_400_000);
+  });
+
+  it("moves every timestamp the client gave by the offset, not those the server filled in", () => {
+    const ctx = { ...CTX, clockOffsetMs: -2 * 86_400_000 };
+    const sentTwoDaysAhead = RECEIVED + 2 * 86_400_000 - 60_000; // a minute before sending, by the device's clock
+    expect(ok({ event_name: "e", timestamp: sentTwoDaysAhead }, ctx).timestamp).toBe(RECEIVED - 60_000);
+    expect(ok({ event_name: "e", timestamp: new Date(sentTwoDaysAhead).toISOString() }, ctx).timestamp).toBe(RECEIVED - 60_000);
+    expect(ok({ event_name: "e" }, ctx).timestamp).toBe(RECEIVED);
+    // A correction that would leave the valid range keeps the time as sent.
+    expect(ok({ event_name: "e", timestamp: 5 }, ctx).timestamp).toBe(5);
+    expect(errors({ event_name: "e", timestamp: "soon" }, ctx)).toEqual([TS_MESSAGE]);
   });
 });
