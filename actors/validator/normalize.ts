@@ -113,14 +113,15 @@ export function parseIsoTimestamp(value: string): number {
 
 const MAX_TIMESTAMP = 8_640_000_000_000_000;
 
+/** Epoch ms of a time as clients send one (ISO-8601, or integer epoch ms within Date's range), or NaN. */
+export function epochMsOf(value: unknown): number {
+  if (typeof value === "number") return Number.isInteger(value) && value >= 0 && value <= MAX_TIMESTAMP ? value : NaN;
+  return typeof value === "string" ? parseIsoTimestamp(value) : NaN;
+}
+
 function readTimestamp(value: unknown, receivedAt: number, clockOffsetMs: number, errors: string[]): number {
   if (value === undefined || value === null) return receivedAt;
-  let ms = NaN;
-  if (typeof value === "number") {
-    if (Number.isInteger(value) && value >= 0 && value <= MAX_TIMESTAMP) ms = value;
-  } else if (typeof value === "string") {
-    ms = parseIsoTimestamp(value);
-  }
+  const ms = epochMsOf(value);
   if (Number.isNaN(ms)) {
     errors.push("timestamp must be an ISO-8601 string or epoch milliseconds");
     return receivedAt;

@@ -5,7 +5,7 @@
  */
 import zlib from "node:zlib";
 import { IngestError } from "../../actors/common/errors";
-import { parseIsoTimestamp } from "../../actors/validator/normalize";
+import { epochMsOf } from "../../actors/validator/normalize";
 
 export interface DecodeLimits {
   maxBodyBytes: number;
@@ -97,8 +97,8 @@ export function parseBody(text: string, limits: DecodeLimits): DecodedBody {
 
 function readSentAt(value: unknown): number | undefined {
   if (value === undefined || value === null) return undefined;
-  if (typeof value === "number" && Number.isSafeInteger(value) && value >= 0) return value;
-  const ms = typeof value === "string" ? parseIsoTimestamp(value) : NaN;
+  // Read as an event's timestamp is, so the two can never disagree on what a time is.
+  const ms = epochMsOf(value);
   if (Number.isNaN(ms)) throw new IngestError("invalid_body", "sent_at must be an ISO-8601 string or epoch milliseconds");
   return ms;
 }
