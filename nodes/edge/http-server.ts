@@ -114,12 +114,15 @@ export class EdgeHttpServer {
     private readonly cors: CorsPolicy,
   ) {
     this.app = uWS.App();
+    /** A browser's preflight of a path that takes `methods`. */
+    const preflight = (methods: string) => (res: uWS.HttpResponse, req: uWS.HttpRequest) =>
+      this.sendNow(res, cors.preflight(req.getHeader("origin") || undefined, methods));
     this.app.get("/health", (res) => this.sendNow(res, routes.health()));
     // GET /metrics is also seeds 003/004's count query (the routes tell which), so browsers may call it.
     this.app.get("/metrics", (res, req) => this.handleBrowserGet(res, req, routes.metrics));
-    this.app.options("/metrics", (res, req) => this.sendNow(res, cors.preflight(req.getHeader("origin") || undefined, "GET, OPTIONS")));
+    this.app.options("/metrics", preflight("GET, OPTIONS"));
     this.app.get(EVENT_COUNTS_PATH, (res, req) => this.handleBrowserGet(res, req, routes.eventCounts));
-    this.app.options(EVENT_COUNTS_PATH, (res, req) => this.sendNow(res, cors.preflight(req.getHeader("origin") || undefined, "GET, OPTIONS")));
+    this.app.options(EVENT_COUNTS_PATH, preflight("GET, OPTIONS"));
     this.app.any(EVENT_COUNTS_PATH, (res) => this.sendNow(res, errorReply("method_not_allowed")));
     this.app.get("/ready", (res) => this.handleAsync(res, () => routes.ready()));
     this.app.get("/status", (res, req) => {
@@ -129,7 +132,7 @@ export class EdgeHttpServer {
     // Every path that may take events comes here; the routes decide which do (404 for the rest).
     for (const pattern of routes.ingestPatterns) {
       this.app.post(pattern, (res, req) => this.handleIngest(res, req));
-      this.app.options(pattern, (res, req) => this.sendNow(res, cors.preflight(req.getHeader("origin") || undefined, "POST, OPTIONS")));
+      this.app.options(pattern, preflight("POST, OPTIONS"));
       this.app.any(pattern, (res) => this.sendNow(res, errorReply("method_not_allowed")));
     }
     routes.extend?.(this.app);
