@@ -160,6 +160,18 @@ export function registerStreamRoute(app: uWS.TemplatedApp, deps: StreamDeps): St
     ws.end(code, reason);
   };
 
+  /** Closes the open streams whose key `which` picks; returns how many. */
+  const closeWhere = (which: (principal: Principal) => boolean, code: number, reason: string): number => {
+    let closed = 0;
+    for (const ws of [...sockets]) {
+      const conn = ws.getUserData();
+      if (conn.closed || !which(conn.principal)) continue;
+      ws.cork(() => closeWith(ws, conn, code, reason));
+      closed++;
+    }
+    return closed;
+  };
+
   /** A batch that will not be ingested now: the client resends it (retryable codes) or drops it. */
   const refuse = (
     ws: WS,
@@ -381,22 +393,9 @@ export function registerStreamRoute(app: uWS.TemplatedApp, deps: StreamDeps): St
     },
     drained: () => (inFlight === 0 ? Promise.resolve() : new Promise<void>((resolve) => drainWaiters.push(resolve))),
     closeAll: (code, reason) => {
-      for (const ws of [...sockets]) {
-        const conn = ws.getUserData();
-        if (conn.closed) continue;
-        ws.cork(() => closeWith(ws, conn, code, reason));
-      }
+      closeWhere(() => true, code, reason);
     },
-    closeRevoked: (revoked, code, reason) => {
-      let closed = 0;
-      for (const ws of [...sockets]) {
-        const conn = ws.getUserData();
-        if (conn.closed || !revoked(conn.principal)) continue;
-        ws.cork(() => closeWith(ws, conn, code, reason));
-        closed++;
-      }
-      return closed;
-    },
+    closeRevoked: (revoked, code, reason) => closeWhere(revoked, code, reason),
   };
 }
 
