@@ -240,7 +240,6 @@ export function createEdgeService(config: Config, deps: EdgeServiceDeps): Servic
                 maxBackpressureBytes: config.wsMaxBackpressureBytes,
               },
               originAllowed: (origin) => config.cors.check(origin) !== "refused",
-              mayIngest: (principal) => principal.scopes.has("ingest"),
               // The same per-address budget as HTTP: a WebSocket is no cheaper way to guess keys.
               unauthenticated: (peer, forwardedFor) => {
                 const slot = unauthenticated.take(clientAddress(peer, forwardedFor, config.trustedProxies));

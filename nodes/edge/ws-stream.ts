@@ -66,8 +66,6 @@ export interface StreamDeps {
   unauthenticated?: (remoteAddress: string, forwardedFor: string | undefined) => number | null;
   /** Whether a browser page of this `Origin` (undefined: not a browser) may open a stream (CORS_ALLOWED_ORIGINS). */
   originAllowed?: (origin: string | undefined) => boolean;
-  /** Whether a key may send events (API_KEYS_FILE `scopes`); default: every key may. */
-  mayIngest?: (principal: Principal) => boolean;
   record?: {
     connections(open: number): void;
     frame(outcome: FrameOutcome): void;
@@ -328,7 +326,8 @@ export function registerStreamRoute(app: uWS.TemplatedApp, deps: StreamDeps): St
         }
         return refuseUpgrade(res, "unauthorized", "401 Unauthorized");
       }
-      if (deps.mayIngest && !deps.mayIngest(principal)) return refuseUpgrade(res, "forbidden", "403 Forbidden");
+      // A key limited to reading counts (API_KEYS_FILE `scopes`) may not stream events.
+      if (!principal.scopes.has("ingest")) return refuseUpgrade(res, "forbidden", "403 Forbidden");
       const data: StreamSocket = {
         id: nextId++,
         principal,
