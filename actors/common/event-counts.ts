@@ -13,6 +13,9 @@ export type EventCountGrouping = "channel" | "hour" | "day";
 
 export const EVENT_COUNT_GROUPINGS: readonly EventCountGrouping[] = ["channel", "hour", "day"];
 
+/** The length of a time bucket, ms (UTC hours and days: epoch ms divide into them evenly). */
+export const TIME_BUCKET_MS: Readonly<Record<Exclude<EventCountGrouping, "channel">, number>> = { hour: 3_600_000, day: 86_400_000 };
+
 export interface EventCountQuery {
   /** From the caller's API key, never from the request. */
   tenant_id: string;

@@ -14,7 +14,7 @@
  * The query parsing and the answer are pure; the count itself comes from `count` (a storage
  * writer's ClickHouse, through Moleculer).
  */
-import { COUNTS_UNSUPPORTED, EVENT_COUNT_GROUPINGS, MAX_COUNT_GROUPS, type EventCountGrouping, type EventCountQuery, type EventCounts } from "../../actors/common/event-counts";
+import { COUNTS_UNSUPPORTED, EVENT_COUNT_GROUPINGS, MAX_COUNT_GROUPS, TIME_BUCKET_MS, type EventCountGrouping, type EventCountQuery, type EventCounts } from "../../actors/common/event-counts";
 import { parseIsoTimestamp } from "../../actors/validator/normalize";
 import { errorReply, type HttpReply } from "./http-server";
 
@@ -23,7 +23,6 @@ const MAX_EVENT_NAME_LENGTH = 1024;
 const DEFAULT_WINDOW_MS = 24 * 3_600_000;
 /** Unix seconds this large are epoch milliseconds sent by mistake (1e11 s is the year 5138). */
 const SECONDS_LIMIT = 1e11;
-const BUCKET_MS: Record<Exclude<EventCountGrouping, "channel">, number> = { hour: 3_600_000, day: 86_400_000 };
 
 /** Whether a `GET /metrics` with this query string asks for event counts rather than Prometheus text. */
 export function asksForEventCounts(queryString: string): boolean {
@@ -57,7 +56,7 @@ export function parseEventCountQuery(queryString: string, tenant: string, nowMs:
     }
     groupBy = values.group_by as EventCountGrouping;
     if (groupBy !== "channel") {
-      const bucket = BUCKET_MS[groupBy];
+      const bucket = TIME_BUCKET_MS[groupBy];
       const buckets = Math.floor((to - 1) / bucket) - Math.floor(from / bucket) + 1;
       if (buckets > MAX_COUNT_GROUPS) {
         return { error: `group_by=${groupBy} covers at most ${MAX_COUNT_GROUPS} ${groupBy}s; this window has ${buckets}` };

@@ -11,18 +11,15 @@
  * - Only functions 18.16 and current servers share: `uniqExactIf`, `intDiv`, `toDate`.
  */
 import type { EventCountGroup, EventCountGrouping, EventCountQuery, EventCounts } from "../../common/event-counts";
-import { EVENT_COUNT_GROUPINGS, MAX_COUNT_GROUPS } from "../../common/event-counts";
+import { EVENT_COUNT_GROUPINGS, MAX_COUNT_GROUPS, TIME_BUCKET_MS } from "../../common/event-counts";
 import { EVENTS_TABLE } from "./migrations";
 import { qualifiedName, quoteString } from "./sql";
-
-const HOUR_MS = 3_600_000;
-const DAY_MS = 86_400_000;
 
 /** Each grouping's key: the channel, or the bucket's start in epoch seconds. */
 const GROUP_KEYS: Record<EventCountGrouping, string> = {
   channel: "channel",
-  hour: `intDiv(timestamp, ${HOUR_MS}) * ${HOUR_MS / 1000}`,
-  day: `intDiv(timestamp, ${DAY_MS}) * ${DAY_MS / 1000}`,
+  hour: `intDiv(timestamp, ${TIME_BUCKET_MS.hour}) * ${TIME_BUCKET_MS.hour / 1000}`,
+  day: `intDiv(timestamp, ${TIME_BUCKET_MS.day}) * ${TIME_BUCKET_MS.day / 1000}`,
 };
 
 /**
