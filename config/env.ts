@@ -187,19 +187,12 @@ export const VARIABLES: readonly VariableSpec[] = [
   { name: "RETENTION_DAYS", default: "30", description: "ClickHouse: daily partitions older than this are dropped" },
 ];
 
-function corsPolicy(env: Env): CorsPolicy {
+/** A variable whose text a class parses (throwing on a bad entry): its message becomes the ConfigError's. */
+function parsedSpec<T>(env: Env, name: string, fallback: string, parse: (spec: string) => T): T {
   try {
-    return new CorsPolicy(raw(env, "CORS_ALLOWED_ORIGINS") ?? "*");
+    return parse(raw(env, name) ?? fallback);
   } catch (error) {
-    throw new ConfigError("CORS_ALLOWED_ORIGINS", (error as Error).message);
-  }
-}
-
-function trustedProxies(env: Env): TrustedProxies {
-  try {
-    return new TrustedProxies(raw(env, "TRUSTED_PROXIES") ?? "");
-  } catch (error) {
-    throw new ConfigError("TRUSTED_PROXIES", (error as Error).message);
+    throw new ConfigError(name, (error as Error).message);
   }
 }
 
@@ -433,7 +426,7 @@ export function loadConfig(env: Env = process.env): Config {
     bodyTimeoutMs: integer(env, "BODY_TIMEOUT_MS", 10_000, 100, 600_000),
     unauthRatePerSec: integer(env, "UNAUTH_RATE_PER_SEC", 10, 1, 1_000_000),
     unauthBurst: integer(env, "UNAUTH_BURST", 20, 1, 1_000_000),
-    trustedProxies: trustedProxies(env),
-    cors: corsPolicy(env),
+    trustedProxies: parsedSpec(env, "TRUSTED_PROXIES", "", (spec) => new TrustedProxies(spec)),
+    cors: parsedSpec(env, "CORS_ALLOWED_ORIGINS", "*", (spec) => new CorsPolicy(spec)),
   };
 }
