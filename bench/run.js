@@ -24,6 +24,8 @@
  *          --node-args="<flags>" (extra node/V8 flags for every node process)
  *          --jetstream (rss and a-d against one node with NATS_URL set: acks on the JetStream publish,
  *            its storage writer consuming the stream; such a run does not update README.md)
+ *          --spool (rss and a-d against the single-process node with SPOOL_DIR in its data dir:
+ *            acks on the spool's fdatasync, ClickHouse inserts behind it; no README.md update either)
  *          --node-root=<dir> (run the node from another checkout's dist/, e.g. a build of the
  *            code before an optimisation, for before/after numbers on the same machine)
  *          --storage-dir=<dir> (where clickhouse-server, nats-server and the nodes keep their data;
@@ -60,6 +62,8 @@ const NODE_ROOT = typeof args["node-root"] === "string" ? path.resolve(args["nod
 const ONLY = args.only ? new Set(String(args.only).split(",")) : null;
 /** Single-node steps against one node with NATS (JetStream acks) instead of the single-process node. */
 const JETSTREAM = Boolean(args.jetstream);
+/** Single-node steps against the single-process node with a spool (SPOOL_DIR) in front of ClickHouse. */
+const SPOOL = Boolean(args.spool) && !JETSTREAM;
 const wants = (step) => !ONLY || ONLY.has(step);
 const DURATION = Number(args.duration ?? 20);
 const CEILING_DURATION = Math.min(DURATION, 10);
@@ -333,7 +337,7 @@ async function main() {
       storageDir,
       storageFs: describeFilesystem(storageDir) + (scratch?.dir ? ", a loop-mounted image on this machine's disk" : ""),
       storageNote,
-      singleNode: JETSTREAM ? "jetstream" : "single-process",
+      singleNode: JETSTREAM ? "jetstream" : SPOOL ? "spool" : "single-process",
     },
     ceilings: {},
     scenarios: [],
@@ -411,7 +415,8 @@ async function main() {
       const nats = JETSTREAM ? await servers.startNats() : null;
       if (nats) cleanups.push(() => nats.stop());
       log(nats ? "starting one node with NATS (JetStream acks, ClickHouse storage writer)" : "starting single-process node (ClickHouse sink)");
-      const node = await servers.startNode({ ...singleNodeEnv(ch), ...(nats ? { NATS_URL: nats.url } : {}) }, { nodeArgs, root: NODE_ROOT });
+      const spool = SPOOL ? { SPOOL_DIR: servers.IN_DATA_DIR("spool") } : {};
+      const node = await servers.startNode({ ...singleNodeEnv(ch), ...spool, ...(nats ? { NATS_URL: nats.url } : {}) }, { nodeArgs, root: NODE_ROOT });
       cleanups.push(() => node.stop());
       const pids = { node: node.pid, ...(nats ? { nats: nats.pid } : {}), clickhouse: ch.pid, loadgen: self };
 
@@ -618,7 +623,7 @@ function finish(result, startedAt) {
     fs.writeFileSync(path.join(RESULTS, `${stamp}.json`), JSON.stringify(result, null, 2) + "\n");
     fs.writeFileSync(path.join(RESULTS, `${stamp}.md`), markdown + "\n");
     log(`wrote bench/results/${stamp}.json and .md`);
-    if (!ONLY && !JETSTREAM && !args["no-readme"] && updateReadme(README, markdown, `${stamp}.md`)) log("updated the Benchmarks table in README.md");
+    if (!ONLY && !JETSTREAM && !SPOOL && !args["no-readme"] && updateReadme(README, markdown, `${stamp}.md`)) log("updated the Benchmarks table in README.md");
   }
 }
 

@@ -56,6 +56,12 @@ export interface Config {
   batchMinIntervalMs: number;
   segmentMaxBytes: number;
   segmentMaxAgeMs: number;
+  /** Single-process ClickHouse: the local spool acks are made durable in (null: ack after the insert); see spooled-sink.ts. */
+  spoolDir: string | null;
+  spoolMaxBytes: number;
+  spoolInsertMaxEvents: number;
+  spoolInsertWaitMs: number;
+  spoolMemoryEvents: number;
   maxBodyBytes: number;
   maxEventsPerBatch: number;
   /** Event ids each node's session actor remembers for duplicate detection (LRU). */
@@ -146,9 +152,14 @@ export const VARIABLES: readonly VariableSpec[] = [
   { name: "FORWARD_BREAKER_FAILURES", default: "5", description: "Consecutive forward failures that open the circuit breaker" },
   { name: "FORWARD_BREAKER_COOLDOWN_MS", default: "5000", description: "Open circuit waits this long before one probe" },
   { name: "LOG_LEVEL", default: "info", description: `pino level: ${LOG_LEVELS.join(", ")}` },
-  { name: "BATCH_MAX_EVENTS", default: "5000 / 20000 / 50000", description: "A storage batch closes at this many events (file / ClickHouse single-process / ClickHouse cluster)" },
+  { name: "BATCH_MAX_EVENTS", default: "5000 / 20000 / 50000", description: "A storage batch closes at this many events (file / ClickHouse single-process, with or without a spool / ClickHouse cluster)" },
   { name: "BATCH_MAX_WAIT_MS", default: "20 / 0 / 1000", description: "...or this many ms after its first event, whichever first" },
-  { name: "BATCH_MIN_INTERVAL_MS", default: "0 / 10 / 0", description: "Storage commits start at least this many ms apart (single-process ClickHouse: at most 100 inserts/s)" },
+  { name: "BATCH_MIN_INTERVAL_MS", default: "0 / 10 (0 with SPOOL_DIR) / 0", description: "Storage commits start at least this many ms apart (single-process ClickHouse: at most 100 inserts/s)" },
+  { name: "SPOOL_DIR", default: "(unset)", description: "Single-process ClickHouse: acknowledge once a batch is fsynced in a local spool under this directory and insert into ClickHouse behind it, in large inserts; a ClickHouse outage then fills the spool instead of answering 503. Unset: acknowledge after the insert" },
+  { name: "SPOOL_MAX_BYTES", default: "1073741824", description: "Spool: writes are refused (503) while it holds this many bytes not yet in ClickHouse" },
+  { name: "SPOOL_INSERT_MAX_EVENTS", default: "20000", description: "Spool: most events in one ClickHouse insert" },
+  { name: "SPOOL_INSERT_WAIT_MS", default: "200", description: "Spool: an insert starts this long after the oldest waiting batch was spooled, or sooner at SPOOL_INSERT_MAX_EVENTS" },
+  { name: "SPOOL_MEMORY_EVENTS", default: "100000", description: "Spool: events also kept in memory for their insert; beyond, they are read back from disk" },
   { name: "SEGMENT_MAX_BYTES", default: "67108864", description: "File sink: rotate a segment at this size" },
   { name: "SEGMENT_MAX_AGE_MS", default: "300000", description: "File sink: rotate a segment at this age" },
   { name: "MAX_BODY_BYTES", default: "524288", description: "Largest accepted request body (413 above)" },
@@ -295,12 +306,23 @@ function wsIdleTimeout(env: Env): number {
  * close during an insert, so a short linger does not mean one insert per 10 ms. The file sink's
  * fsync is cheap per batch.
  */
-export function defaultBatching(clickhouse: boolean, cluster: boolean): { maxEvents: number; maxWaitMs: number; minIntervalMs: number } {
+export function defaultBatching(clickhouse: boolean, cluster: boolean, spooled = false): { maxEvents: number; maxWaitMs: number; minIntervalMs: number } {
   if (!clickhouse) return { maxEvents: 5000, maxWaitMs: 20, minIntervalMs: 0 };
+  // A spooled batch is an append and an fdatasync, not a part: group commit alone sizes it.
+  if (spooled) return { maxEvents: 20_000, maxWaitMs: 0, minIntervalMs: 0 };
   // Single-process ClickHouse acks after the insert, so a batch waits for nothing but a free
   // insert slot; the spacing bounds the parts a trickle of events makes (bench/README.md,
   // "Batch defaults").
   return cluster ? { maxEvents: 50_000, maxWaitMs: 1000, minIntervalMs: 0 } : { maxEvents: 20_000, maxWaitMs: 0, minIntervalMs: 10 };
+}
+
+/** SPOOL_DIR: only for single-process mode with ClickHouse (a cluster's spool is JetStream). */
+function spoolDir(env: Env, cluster: boolean): string | null {
+  const dir = raw(env, "SPOOL_DIR");
+  if (dir === undefined) return null;
+  if (cluster) throw new ConfigError("SPOOL_DIR", "is for single-process mode; in a cluster (NATS_URL is set) JetStream holds events until they are stored");
+  if (raw(env, "CLICKHOUSE_URL") === undefined) throw new ConfigError("SPOOL_DIR", "needs CLICKHOUSE_URL (the file sink already acknowledges after its own fsync)");
+  return dir;
 }
 
 /**
@@ -353,7 +375,8 @@ export function loadConfig(env: Env = process.env): Config {
     if (natsUrl === null) throw new ConfigError("FORWARD_SUBJECT", "needs NATS_URL (cluster mode)");
     if (forwardUrl !== null) throw new ConfigError("FORWARD_SUBJECT", "set FORWARD_URL or FORWARD_SUBJECT, not both");
   }
-  const batchDefaults = defaultBatching(raw(env, "CLICKHOUSE_URL") !== undefined, natsUrl !== null);
+  const spool = spoolDir(env, natsUrl !== null);
+  const batchDefaults = defaultBatching(raw(env, "CLICKHOUSE_URL") !== undefined, natsUrl !== null, spool !== null);
   const maxBodyBytes = integer(env, "MAX_BODY_BYTES", 512 * 1024, 64, 64 * 1024 * 1024);
   const rateLimitEventsPerSec = integer(env, "RATE_LIMIT_EVENTS_PER_SEC", 100_000, 1);
   const rateLimitBurst = integer(env, "RATE_LIMIT_BURST", 200_000, 1);
@@ -395,6 +418,11 @@ export function loadConfig(env: Env = process.env): Config {
     batchMinIntervalMs: integer(env, "BATCH_MIN_INTERVAL_MS", batchDefaults.minIntervalMs, 0, 60_000),
     segmentMaxBytes: integer(env, "SEGMENT_MAX_BYTES", 64 * 1024 * 1024, 1024),
     segmentMaxAgeMs: integer(env, "SEGMENT_MAX_AGE_MS", 300_000, 100),
+    spoolDir: spool,
+    spoolMaxBytes: integer(env, "SPOOL_MAX_BYTES", 1024 ** 3, 1024 * 1024),
+    spoolInsertMaxEvents: integer(env, "SPOOL_INSERT_MAX_EVENTS", 20_000, 1, 1_000_000),
+    spoolInsertWaitMs: integer(env, "SPOOL_INSERT_WAIT_MS", 200, 0, 600_000),
+    spoolMemoryEvents: integer(env, "SPOOL_MEMORY_EVENTS", 100_000, 0, 10_000_000),
     maxBodyBytes,
     maxEventsPerBatch: integer(env, "MAX_EVENTS_PER_BATCH", 1000, 1, 100_000),
     dedupWindow: integer(env, "DEDUP_WINDOW", 250_000, 0, 10_000_000),

@@ -2,7 +2,8 @@
  * Process entry point: one Moleculer broker running the services named by SERVICES.
  *
  * Single-process mode (no NATS_URL): every service in this process, no transporter, the file
- * sink (or ClickHouse when CLICKHOUSE_URL is set), acknowledgements after the sink's commit.
+ * sink (or ClickHouse when CLICKHOUSE_URL is set, behind a local spool when SPOOL_DIR is too),
+ * acknowledgements after the sink's commit (for a spooled ClickHouse, the spool's fdatasync).
  *
  * Shutdown (SIGTERM/SIGINT) runs in dependency order so nothing acknowledged is lost: the edge
  * stops accepting and waits for in-flight requests (each waits for its events to be durable),
@@ -23,6 +24,7 @@ import { ClickHouseSink, createClickHouseClient } from "../actors/storage-writer
 import { RetentionJob } from "../actors/storage-writer/clickhouse/retention";
 import { FileSink } from "../actors/storage-writer/file-sink";
 import type { Sink } from "../actors/storage-writer/sink";
+import { SpooledSink } from "../actors/storage-writer/spool/spooled-sink";
 import { createStorageWriterService, type SinkJobs } from "../actors/storage-writer/storage-writer.service";
 import { createStatusService } from "../actors/status/status.service";
 import { createValidatorService } from "../actors/validator/validator.service";
@@ -57,7 +59,21 @@ function createSink(config: Config, logger: PinoLogger): SinkSetup {
     return { sink };
   }
   const chLogger = logger.child({ mod: "clickhouse" });
-  const sink = new ClickHouseSink({ url: config.clickhouseUrl, database: config.clickhouseDatabase, logger: chLogger });
+  const clickhouse = new ClickHouseSink({ url: config.clickhouseUrl, database: config.clickhouseDatabase, logger: chLogger });
+  const sink = config.spoolDir
+    ? new SpooledSink({
+        inner: clickhouse,
+        dir: config.spoolDir,
+        maxBytes: config.spoolMaxBytes,
+        insertMaxEvents: config.spoolInsertMaxEvents,
+        insertWaitMs: config.spoolInsertWaitMs,
+        memoryEvents: config.spoolMemoryEvents,
+        segmentMaxBytes: config.segmentMaxBytes,
+        // Half the shutdown budget for inserting what is spooled; the rest waits for the next start.
+        closeDrainMs: Math.floor(config.shutdownTimeoutMs / 2),
+        logger: logger.child({ mod: "spool" }),
+      })
+    : clickhouse;
   const client = createClickHouseClient(config.clickhouseUrl, 30_000, chLogger);
   const retention = new RetentionJob({
     client,

@@ -17,6 +17,9 @@ export const METRIC = {
   rowsStored: "ingest.storage.rows",
   flushLatency: "ingest.storage.flush_latency_ms",
   storagePending: "ingest.storage.pending_events",
+  spoolPending: "ingest.spool.pending_events",
+  spoolBytes: "ingest.spool.bytes",
+  spoolFailing: "ingest.spool.failing_seconds",
   forwarded: "ingest.forwarder.events_forwarded",
   forwardFailures: "ingest.forwarder.failures",
   forwardDropped: "ingest.forwarder.events_dropped",
@@ -62,6 +65,9 @@ export function registerProductMetrics(broker: ServiceBroker): void {
     ageBuckets: 6,
   } as never);
   gauge(METRIC.storagePending, "Events waiting in the storage batcher");
+  gauge(METRIC.spoolPending, "Events durable in the spool, not yet inserted into ClickHouse (SPOOL_DIR)");
+  gauge(METRIC.spoolBytes, "Spool bytes not yet inserted (writes are refused at SPOOL_MAX_BYTES)");
+  gauge(METRIC.spoolFailing, "Seconds the spool's inserts have been failing (0: they succeed)");
   counter(METRIC.forwarded, "Events delivered to the forward target");
   counter(METRIC.forwardFailures, "Failed forward attempts");
   counter(METRIC.forwardDropped, "Events the forwarder gave up on (counted and logged)", ["reason"]);

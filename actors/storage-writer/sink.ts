@@ -25,6 +25,15 @@ export interface Sink {
    * (ClickHouse); the file sink has none.
    */
   countEvents?(query: EventCountQuery): Promise<EventCounts>;
+  /** What a sink holds that is durable but not yet where it stores events (the spool), for /ready and metrics. */
+  backlog?(): SinkBacklog;
   /** Finish in-flight writes and release resources. */
   close(): Promise<void>;
+}
+
+export interface SinkBacklog {
+  events: number;
+  bytes: number;
+  /** How long moving the backlog on has been failing, ms (0: it is not). */
+  failingForMs: number;
 }

@@ -1,6 +1,7 @@
 /**
  * The storage-writer service. Batches close at BATCH_MAX_EVENTS or BATCH_MAX_WAIT_MS and each
- * batch is one sink commit (one fsynced segment write, one ClickHouse insert).
+ * batch is one sink commit (one fsynced segment write, one ClickHouse insert, one fsynced spool
+ * append in front of ClickHouse).
  *  - single-process mode: the session actor calls `write` and is answered once its batch is durable;
  *  - cluster mode: the writer consumes the JetStream event stream as the "storage-writer" group.
  */
@@ -11,7 +12,7 @@ import { COUNTS_UNSUPPORTED, type EventCountQuery, type EventCounts } from "../c
 import { EVENT_STREAM, EVENT_SUBJECT_PREFIX, eventStreamLink } from "../common/event-stream";
 import { METRIC, reportLag } from "../common/metrics";
 import { Batcher, type BatcherOptions } from "./batcher";
-import type { Sink } from "./sink";
+import type { Sink, SinkBacklog } from "./sink";
 import { StreamWriter } from "./stream-writer";
 import { StreamLagMonitor } from "../common/stream-lag";
 
@@ -50,7 +51,7 @@ export function createStorageWriterService(config: Config, sink: Sink, jobs?: Si
         },
       },
       ready: {
-        async handler(): Promise<{ ok: boolean; reason?: string; pending: number; streamPending: number }> {
+        async handler(): Promise<{ ok: boolean; reason?: string; pending: number; streamPending: number; spooled?: SinkBacklog }> {
           const pending = batcher?.pending ?? streamWriter?.pendingEvents ?? 0;
           const streamPending = lag?.pending ?? 0;
           const failing = streamWriter?.failingForMs ?? 0;
@@ -62,7 +63,8 @@ export function createStorageWriterService(config: Config, sink: Sink, jobs?: Si
               streamPending,
             };
           }
-          return { ...(await sink.ready()), pending, streamPending };
+          const spooled = sink.backlog?.();
+          return { ...(await sink.ready()), pending, streamPending, ...(spooled ? { spooled } : {}) };
         },
       },
     },
@@ -111,7 +113,15 @@ export function createStorageWriterService(config: Config, sink: Sink, jobs?: Si
           minIntervalMs: config.batchMinIntervalMs,
         });
       }
-      gauge = setInterval(() => metrics.set(METRIC.storagePending, batcher?.pending ?? streamWriter?.pendingEvents ?? 0), 1000);
+      gauge = setInterval(() => {
+        metrics.set(METRIC.storagePending, batcher?.pending ?? streamWriter?.pendingEvents ?? 0);
+        const backlog = sink.backlog?.();
+        if (backlog) {
+          metrics.set(METRIC.spoolPending, backlog.events);
+          metrics.set(METRIC.spoolBytes, backlog.bytes);
+          metrics.set(METRIC.spoolFailing, Math.floor(backlog.failingForMs / 1000));
+        }
+      }, 1000);
       gauge.unref();
       jobs?.start();
       logger.info({ sink: sink.name, mode: config.natsUrl ? "stream consumer" : "direct" }, "storage-writer started");

@@ -46,6 +46,10 @@ function renderMarkdown(result) {
     lines.push("");
     lines.push("Single-node steps (memory, a–d) ran against one node with `NATS_URL` set (`--jetstream`): clients are acked on the JetStream publish and the node's storage writer inserts what it consumes from the stream, instead of the single-process node acking after the ClickHouse insert.");
   }
+  if (result.settings?.singleNode === "spool") {
+    lines.push("");
+    lines.push("Single-node steps (memory, a–d) ran against the single-process node with `SPOOL_DIR` set (`--spool`, the spool in the node's data dir on the same filesystem as the servers'): clients are acked once their batch is fdatasynced in the spool, and the node inserts into ClickHouse behind it (`SPOOL_INSERT_*` as the node settings of the run say, else their defaults); the storage commit line counts spool appends.");
+  }
   lines.push("");
   const c = result.ceilings;
   if (c && c.httpBatch) {

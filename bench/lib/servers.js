@@ -71,6 +71,10 @@ function startFlags(root = ROOT, script = "start") {
   return match ? match[1].split(" ").filter(Boolean) : [];
 }
 
+const DATA_DIR_MARK = "<node data dir>";
+/** An env value naming a path inside the node's own data dir (made by startNode, on the bench's data filesystem). */
+const IN_DATA_DIR = (name) => path.join(DATA_DIR_MARK, name);
+
 /**
  * Starts `node <the npm script's flags> dist/nodes/node.js` (with extra `nodeArgs` such as --cpu-prof) and waits for /ready.
  * The script is `start:cluster` when `env` sets NATS_URL, `start` otherwise, as an operator runs them.
@@ -80,6 +84,7 @@ function startFlags(root = ROOT, script = "start") {
 async function startNode(env, { nodeArgs = [], readyTimeoutMs = 60_000, root = ROOT } = {}) {
   const port = await freePort();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "ingest-bench-"));
+  env = Object.fromEntries(Object.entries(env).map(([k, v]) => [k, String(v).replace(DATA_DIR_MARK, dataDir)]));
   const child = spawn(process.execPath, [...startFlags(root, env.NATS_URL ? "start:cluster" : "start"), ...nodeArgs, path.join(root, "dist/nodes/node.js")], {
     cwd: root,
     env: { ...process.env, HOST: "127.0.0.1", PORT: String(port), DATA_DIR: dataDir, LOG_LEVEL: "warn", ...env },
@@ -137,4 +142,4 @@ async function startBaseline() {
   };
 }
 
-module.exports = { ROOT, startNats, startClickHouseServer, chQuery, chCount, waitFor, startNode, startBaseline, freePort };
+module.exports = { ROOT, IN_DATA_DIR, startNats, startClickHouseServer, chQuery, chCount, waitFor, startNode, startBaseline, freePort };

@@ -4,8 +4,13 @@
  *    while; the stream holds the backlog, /ready says what is wrong, and afterwards every
  *    acknowledged event is in `ingest.events` exactly once (as seen with FINAL) and forwarded
  *    in per-session order;
- *  - single-process mode with CLICKHOUSE_URL: acknowledged events are rows once the 202 is sent.
+ *  - single-process mode with CLICKHOUSE_URL: acknowledged events are rows once the 202 is sent;
+ *    with SPOOL_DIR as well, acknowledged once spooled, and every one inserted exactly once
+ *    through a ClickHouse outage and a kill -9 of the node in the middle of it.
  */
+import fsp from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startClickHouse, type ClickHouseTestServer } from "../support/clickhouse-server";
 import {
@@ -155,6 +160,60 @@ describe("ClickHouse storage in single-process mode", () => {
       await node.stop();
     }
   });
+
+  it("with SPOOL_DIR, acknowledges from the spool through a ClickHouse outage and a kill -9, and inserts each event once", async () => {
+    const spoolDir = await fsp.mkdtemp(path.join(os.tmpdir(), "spool-it-"));
+    const env = { CLICKHOUSE_URL: ch.url, CLICKHOUSE_DATABASE: "spooled", INGEST_API_KEYS: "k=t", SPOOL_DIR: spoolDir, SPOOL_INSERT_WAIT_MS: "50" };
+    const count = async () => Number(await query(ch, "SELECT count() FROM spooled.events FINAL"));
+    const batch = (from: number, n: number) => ({
+      events: Array.from({ length: n }, (_, i) => ({ event_id: `sp-${from + i}`, event_name: "spooled", session_id: `s-${(from + i) % 7}`, seq: from + i })),
+    });
+    let node = await startNodeProcess(env);
+    try {
+      expect((await postEvents(node.url, batch(0, 50), { "X-API-Key": "k" })).status, node.output().slice(-3000)).toBe(202);
+      await waitFor(async () => (await count()) === 50, 10_000, "the spooled batch in ClickHouse");
+
+      await ch.stop();
+      for (let r = 1; r <= 10; r++) {
+        const res = await postEvents(node.url, batch(r * 50, 50), { "X-API-Key": "k" });
+        expect(res.status, JSON.stringify(res.body)).toBe(202);
+      }
+      // The node stays ready (the spool is the durable path) and says what waits.
+      let ready: any = null;
+      await waitFor(
+        async () => {
+          const res = await fetch(`${node.url}/ready`);
+          ready = { status: res.status, body: await res.json() };
+          return ready.body.storage?.spooled?.failingForMs > 0;
+        },
+        10_000,
+        "/ready to report the failing inserts",
+      );
+      expect(ready.status).toBe(200);
+      expect(ready.body.storage.spooled.events).toBe(500);
+      // The gauges follow within a second.
+      await waitFor(
+        async () => /ingest_spool_pending_events(\{[^}]*\})? 500\n/.test(await (await fetch(`${node.url}/metrics`)).text()),
+        5_000,
+        "the spool gauge",
+      );
+      // Acknowledged events exist only in the spool now: the node dies without a word.
+      await node.kill9();
+      await ch.start();
+      node = await startNodeProcess(env);
+      await waitFor(async () => (await count()) === 550, 20_000, "the spool's events inserted after the restart");
+      const stored = (await query(ch, "SELECT event_id FROM spooled.events FINAL ORDER BY seq")).split("\n");
+      expect(stored).toEqual(Array.from({ length: 550 }, (_, i) => `sp-${i}`));
+      // A clean stop inserts what waits (the linger would otherwise hold it for 50 ms).
+      expect((await postEvents(node.url, batch(550, 5), { "X-API-Key": "k" })).status).toBe(202);
+      expect((await node.stop()).code).toBe(0);
+      expect(await count()).toBe(555);
+      expect(Number(await query(ch, "SELECT count() FROM spooled.events"))).toBeLessThanOrEqual(555 + 50);
+    } finally {
+      await node.stop();
+      await fsp.rm(spoolDir, { recursive: true, force: true });
+    }
+  }, 90_000);
 
   it("answers seed 003's and seed 004's count queries from what it stored, per tenant", async () => {
     const node = await startNodeProcess({ CLICKHOUSE_URL: ch.url, CLICKHOUSE_DATABASE: "counts", INGEST_API_KEYS: "k=t,k2=t2" });

@@ -195,9 +195,19 @@ describe("loadConfig parses every variable", () => {
     ["file sink", {}, 5000, 20, 0],
     ["single-process ClickHouse", { CLICKHOUSE_URL: "http://ch:8123" }, 20_000, 0, 10],
     ["cluster ClickHouse", { CLICKHOUSE_URL: "http://ch:8123", NATS_URL: "nats://n:4222", INGEST_API_KEYS: "k=t" }, 50_000, 1000, 0],
+    ["single-process ClickHouse with a spool", { CLICKHOUSE_URL: "http://ch:8123", SPOOL_DIR: "/var/spool/ingest" }, 20_000, 0, 0],
   ] as const)("batch defaults, %s", (_mode, env, maxEvents, maxWaitMs, minIntervalMs) => {
     const config = loadConfig(env);
     expect([config.batchMaxEvents, config.batchMaxWaitMs, config.batchMinIntervalMs]).toEqual([maxEvents, maxWaitMs, minIntervalMs]);
+  });
+
+  it("SPOOL_DIR: off by default; single-process ClickHouse only", () => {
+    expect(loadConfig({ CLICKHOUSE_URL: "http://ch:8123" }).spoolDir).toBeNull();
+    expect(loadConfig({ CLICKHOUSE_URL: "http://ch:8123", SPOOL_DIR: "/var/spool/ingest" }).spoolDir).toBe("/var/spool/ingest");
+    expect(configError({ SPOOL_DIR: "/s" }).message).toBe("SPOOL_DIR: needs CLICKHOUSE_URL (the file sink already acknowledges after its own fsync)");
+    expect(configError({ SPOOL_DIR: "/s", CLICKHOUSE_URL: "http://ch:8123", NATS_URL: "nats://n:4222", INGEST_API_KEYS: "k=t" }).message).toMatch(
+      /^SPOOL_DIR: is for single-process mode/,
+    );
   });
 
   it("TRUSTED_PROXIES: none by default; a list of addresses and networks otherwise", () => {

@@ -1,0 +1,246 @@
+/**
+ * The spool's on-disk log: numbered segment files of framed records, one record per durable
+ * batch (its events as `encodeBatch` packs them), and a checkpoint saying how far the records
+ * have been committed to the sink behind the spool.
+ *
+ * A record is [u32le payload bytes][u32le event count][u32le CRC-32 of the payload][payload].
+ * `append` writes one record and fdatasyncs before it resolves; a new segment's directory entry
+ * is fsynced too, since fdatasync on the file does not make its name durable. A crash can leave
+ * a torn record at a segment's end: it was never acknowledged, so `open` cuts the segment back
+ * to its last whole record. A record whose CRC does not match (a damaged disk, not a crash) ends
+ * the scan of its segment the same way, and is logged as the loss it is.
+ *
+ * The checkpoint (`committed.json`, replaced by rename) may lag behind what the sink holds (a
+ * crash between an insert and the checkpoint): those records are inserted again after a
+ * restart, which the events table's ReplacingMergeTree and event ids make harmless. It never
+ * runs ahead, because it is written only after the sink committed.
+ */
+import fs from "node:fs";
+import fsp from "node:fs/promises";
+import path from "node:path";
+import zlib from "node:zlib";
+
+export const RECORD_HEADER_BYTES = 12;
+const SEGMENT_PATTERN = /^spool-(\d{16})\.log$/;
+export const CHECKPOINT_FILE = "committed.json";
+
+/** A place in the log: a segment's number and a byte offset in it. */
+export interface SpoolPosition {
+  segment: number;
+  offset: number;
+}
+
+/** Where one record lies, and how many events it holds. */
+export interface SpoolRecord {
+  segment: number;
+  /** Offset of the record's header. */
+  offset: number;
+  /** The whole record, header included. */
+  bytes: number;
+  count: number;
+}
+
+export interface SpoolLogWarning {
+  segment: string;
+  at: number;
+  problem: string;
+}
+
+export function segmentName(segment: number): string {
+  return `spool-${String(segment).padStart(16, "0")}.log`;
+}
+
+/** One record's bytes. */
+export function frameRecord(payload: Uint8Array, count: number): Buffer {
+  const frame = Buffer.allocUnsafe(RECORD_HEADER_BYTES + payload.length);
+  frame.writeUInt32LE(payload.length, 0);
+  frame.writeUInt32LE(count, 4);
+  frame.writeUInt32LE(zlib.crc32(payload), 8);
+  frame.set(payload, RECORD_HEADER_BYTES);
+  return frame;
+}
+
+/**
+ * The whole records of a segment's bytes from `from` on, and where the last of them ends. A
+ * short or damaged record stops the scan (`problem` says which); nothing after it is trusted.
+ */
+export function scanRecords(data: Buffer, segment: number, from: number): { records: SpoolRecord[]; end: number; problem?: string } {
+  const records: SpoolRecord[] = [];
+  let at = from;
+  while (at < data.length) {
+    if (data.length - at < RECORD_HEADER_BYTES) return { records, end: at, problem: "torn record header" };
+    const length = data.readUInt32LE(at);
+    const count = data.readUInt32LE(at + 4);
+    const crc = data.readUInt32LE(at + 8);
+    const start = at + RECORD_HEADER_BYTES;
+    if (data.length - start < length) return { records, end: at, problem: "torn record" };
+    if (zlib.crc32(data.subarray(start, start + length)) !== crc) return { records, end: at, problem: "record fails its CRC" };
+    records.push({ segment, offset: at, bytes: RECORD_HEADER_BYTES + length, count });
+    at = start + length;
+  }
+  return { records, end: at };
+}
+
+export interface SpoolLogOptions {
+  dir: string;
+  /** A segment closes once it holds this many bytes (a record is never split). */
+  segmentMaxBytes: number;
+}
+
+interface OpenSegment {
+  segment: number;
+  handle: fsp.FileHandle;
+  bytes: number;
+}
+
+export class SpoolLog {
+  private current: OpenSegment | null = null;
+  /** Bytes of each segment still on disk (the committed ones are deleted). */
+  private readonly sizes = new Map<number, number>();
+  private checkpoint: SpoolPosition = { segment: 0, offset: 0 };
+  private appending: Promise<unknown> = Promise.resolve();
+  private closed = false;
+
+  constructor(private readonly options: SpoolLogOptions) {}
+
+  /** Bytes on disk in segments not yet wholly committed. */
+  get bytes(): number {
+    let total = 0;
+    for (const size of this.sizes.values()) total += size;
+    // The committed head of the first live segment no longer counts.
+    return this.sizes.has(this.checkpoint.segment) ? total - this.checkpoint.offset : total;
+  }
+
+  /**
+   * Reads the log: records after the checkpoint, oldest first, and what had to be cut. Segments
+   * wholly before the checkpoint are deleted; appends go to a new segment.
+   */
+  async open(): Promise<{ records: SpoolRecord[]; warnings: SpoolLogWarning[] }> {
+    const { dir } = this.options;
+    await fsp.mkdir(dir, { recursive: true });
+    const checkpoint = await readCheckpoint(dir);
+    this.checkpoint = checkpoint;
+    const segments = (await fsp.readdir(dir))
+      .map((name) => SEGMENT_PATTERN.exec(name))
+      .filter((m): m is RegExpExecArray => m !== null)
+      .map((m) => Number(m[1]))
+      .sort((a, b) => a - b);
+    const records: SpoolRecord[] = [];
+    const warnings: SpoolLogWarning[] = [];
+    for (const segment of segments) {
+      const file = path.join(dir, segmentName(segment));
+      if (segment < checkpoint.segment) {
+        await fsp.rm(file, { force: true });
+        continue;
+      }
+      const data = await fsp.readFile(file);
+      const from = segment === checkpoint.segment ? Math.min(checkpoint.offset, data.length) : 0;
+      if (segment === checkpoint.segment) this.checkpoint = { segment, offset: from };
+      const scan = scanRecords(data, segment, from);
+      if (scan.problem !== undefined) {
+        warnings.push({ segment: segmentName(segment), at: scan.end, problem: `${scan.problem}; ${data.length - scan.end} bytes cut` });
+        await fsp.truncate(file, scan.end);
+      }
+      records.push(...scan.records);
+      this.sizes.set(segment, scan.end);
+    }
+    await this.openSegment((segments.at(-1) ?? 0) + 1);
+    return { records, warnings };
+  }
+
+  /** Appends one record and resolves once it is on disk (fdatasync). Appends run one at a time. */
+  append(payload: Uint8Array, count: number): Promise<SpoolRecord> {
+    const run = this.appending.then(() => this.appendNow(frameRecord(payload, count), count));
+    this.appending = run.catch(() => undefined);
+    return run;
+  }
+
+  private async appendNow(frame: Buffer, count: number): Promise<SpoolRecord> {
+    if (this.closed || !this.current) throw new Error("spool log is closed");
+    if (this.current.bytes > 0 && this.current.bytes + frame.length > this.options.segmentMaxBytes) {
+      await this.current.handle.close();
+      await this.openSegment(this.current.segment + 1);
+    }
+    const segment = this.current!;
+    const offset = segment.bytes;
+    let written = 0;
+    while (written < frame.length) {
+      const { bytesWritten } = await segment.handle.write(frame, written, frame.length - written, offset + written);
+      written += bytesWritten;
+    }
+    await segment.handle.datasync();
+    segment.bytes += frame.length;
+    this.sizes.set(segment.segment, segment.bytes);
+    return { segment: segment.segment, offset, bytes: frame.length, count };
+  }
+
+  /** A record's payload, read back from its segment. */
+  async read(record: SpoolRecord): Promise<Buffer> {
+    const handle = await fsp.open(path.join(this.options.dir, segmentName(record.segment)), "r");
+    try {
+      const payload = Buffer.allocUnsafe(record.bytes - RECORD_HEADER_BYTES);
+      const { bytesRead } = await handle.read(payload, 0, payload.length, record.offset + RECORD_HEADER_BYTES);
+      if (bytesRead !== payload.length) throw new Error(`spool record at ${segmentName(record.segment)}:${record.offset} is short`);
+      return payload;
+    } finally {
+      await handle.close();
+    }
+  }
+
+  /**
+   * Everything before `position` is in the sink: record that, and delete the segments it
+   * leaves wholly behind (never the one being appended to).
+   */
+  async commit(position: SpoolPosition): Promise<void> {
+    const { dir } = this.options;
+    const temporary = path.join(dir, `${CHECKPOINT_FILE}.tmp`);
+    await fsp.writeFile(temporary, JSON.stringify(position));
+    await fsp.rename(temporary, path.join(dir, CHECKPOINT_FILE));
+    this.checkpoint = position;
+    for (const segment of [...this.sizes.keys()]) {
+      if (segment >= position.segment || segment === this.current?.segment) continue;
+      await fsp.rm(path.join(dir, segmentName(segment)), { force: true });
+      this.sizes.delete(segment);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.appending;
+    await this.current?.handle.close();
+    this.current = null;
+  }
+
+  private async openSegment(segment: number): Promise<void> {
+    const file = path.join(this.options.dir, segmentName(segment));
+    const handle = await fsp.open(file, "wx");
+    // The new name must survive a power cut as well as the records written into it.
+    await syncDirectory(this.options.dir);
+    this.current = { segment, handle, bytes: 0 };
+    this.sizes.set(segment, 0);
+  }
+}
+
+async function readCheckpoint(dir: string): Promise<SpoolPosition> {
+  let text: string;
+  try {
+    text = await fsp.readFile(path.join(dir, CHECKPOINT_FILE), "utf8");
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return { segment: 0, offset: 0 };
+    throw error;
+  }
+  const value = JSON.parse(text) as Partial<SpoolPosition>;
+  if (!Number.isSafeInteger(value.segment) || !Number.isSafeInteger(value.offset)) {
+    throw new Error(`spool checkpoint ${path.join(dir, CHECKPOINT_FILE)} is not {segment, offset}: ${text.slice(0, 200)}`);
+  }
+  return { segment: value.segment!, offset: value.offset! };
+}
+
+async function syncDirectory(dir: string): Promise<void> {
+  const fd = fs.openSync(dir, "r");
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}

@@ -1,0 +1,238 @@
+/**
+ * A sink that makes batches durable in a local spool (SpoolLog: append + fdatasync) and moves
+ * them into the sink behind it (ClickHouse) in the background, in large inserts.
+ *
+ * Why: in single-process mode a client's acknowledgement otherwise waits for a ClickHouse
+ * insert, so each ack costs an insert's latency, every few thousand events make a new part
+ * (ClickHouse spent about twice the CPU per event on bench (a)'s ~2,500-row inserts as on the
+ * spool's 20,000-row ones; bench/README.md), and a ClickHouse outage is a 503 for every client. With the spool an ack waits for one
+ * fdatasync shared by everything that arrived meanwhile, inserts carry up to `insertMaxEvents`,
+ * and an outage only grows the spool, up to `maxBytes` (then writes are refused: 503). The
+ * spool is to a single node what JetStream is to a cluster.
+ *
+ * Records reach the inner sink in the order they were appended, never more than one insert at
+ * a time, so the checkpoint is a single position. An insert that fails is retried (backoff up
+ * to `retryMaxMs`) until it succeeds: every event in the spool was acknowledged. Rows the inner
+ * sink refuses as data are its business (ClickHouse quarantines them in the dead-letter table).
+ * Batches stay in memory for the drainer while `memoryEvents` allows; past that (a long outage)
+ * their events are read back from disk when their turn comes, as after a restart.
+ */
+import { decodeBatch, encodeBatch } from "../../common/batch-codec";
+import type { IngestEvent } from "../../common/event";
+import type { EventCountQuery, EventCounts } from "../../common/event-counts";
+import type { Sink, SinkBacklog } from "../sink";
+import { SpoolLog, type SpoolLogWarning, type SpoolRecord } from "./spool-log";
+
+export interface SpooledSinkLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export interface SpooledSinkOptions {
+  inner: Sink;
+  dir: string;
+  segmentMaxBytes: number;
+  /** Writes are refused while the spool holds this many bytes not yet in the inner sink. */
+  maxBytes: number;
+  /** Largest insert into the inner sink, in events (a record is never split, so one may exceed it). */
+  insertMaxEvents: number;
+  /** An insert starts once this many ms passed since the oldest waiting batch, or at insertMaxEvents. */
+  insertWaitMs: number;
+  /** Events kept in memory for the drainer; beyond, they are read back from disk. */
+  memoryEvents: number;
+  /** How long `close` keeps inserting what is left before leaving it in the spool for the next start. */
+  closeDrainMs: number;
+  retryMinMs?: number;
+  retryMaxMs?: number;
+  logger: SpooledSinkLogger;
+  now?: () => number;
+}
+
+interface Waiting {
+  record: SpoolRecord;
+  /** Null when the events were not kept in memory (recovered at start, or over `memoryEvents`). */
+  events: IngestEvent[] | null;
+  appendedAt: number;
+}
+
+export class SpoolFullError extends Error {}
+
+export class SpooledSink implements Sink {
+  readonly name: string;
+  /** Appends share one file and one fdatasync each: one at a time, the batcher groups the rest. */
+  readonly maxConcurrentWrites = 1;
+  readonly countEvents?: (query: EventCountQuery) => Promise<EventCounts>;
+  private readonly log: SpoolLog;
+  private readonly waiting: Waiting[] = [];
+  private waitingEvents = 0;
+  private eventsInMemory = 0;
+  private failingSince: number | null = null;
+  /** Set by `close`: no more writes; the drainer inserts what waits without lingering. */
+  private stopping = false;
+  /** Set once `close` stops waiting: the drainer ends after its current attempt. */
+  private stopped = false;
+  private closed = false;
+  private wake: (() => void) | null = null;
+  private drainer: Promise<void> | null = null;
+  private readonly now: () => number;
+
+  constructor(private readonly options: SpooledSinkOptions) {
+    this.name = options.inner.name;
+    this.log = new SpoolLog({ dir: options.dir, segmentMaxBytes: options.segmentMaxBytes });
+    this.now = options.now ?? Date.now;
+    const inner = options.inner;
+    if (inner.countEvents) this.countEvents = (query) => inner.countEvents!(query);
+  }
+
+  async start(): Promise<void> {
+    const { records, warnings } = await this.log.open();
+    for (const warning of warnings) this.reportCut(warning);
+    const at = this.now();
+    for (const record of records) {
+      this.waiting.push({ record, events: null, appendedAt: at });
+      this.waitingEvents += record.count;
+    }
+    if (records.length > 0) {
+      this.options.logger.info({ events: this.waitingEvents, bytes: this.log.bytes }, "spool holds events from before the restart; inserting them");
+    }
+    await this.options.inner.start();
+    this.drainer = this.drain();
+  }
+
+  async write(events: readonly IngestEvent[]): Promise<void> {
+    if (this.stopping) throw new Error("spool is closing");
+    if (events.length === 0) return;
+    if (this.log.bytes >= this.options.maxBytes) {
+      throw new SpoolFullError(`spool full: ${this.log.bytes} bytes wait for the ${this.name} sink (SPOOL_MAX_BYTES ${this.options.maxBytes})`);
+    }
+    const record = await this.log.append(encodeBatch(events), events.length);
+    const keep = this.eventsInMemory + events.length <= this.options.memoryEvents;
+    this.waiting.push({ record, events: keep ? (events as IngestEvent[]) : null, appendedAt: this.now() });
+    this.waitingEvents += events.length;
+    if (keep) this.eventsInMemory += events.length;
+    this.wake?.();
+  }
+
+  async ready(): Promise<{ ok: boolean; reason?: string }> {
+    if (this.log.bytes >= this.options.maxBytes) {
+      return { ok: false, reason: `spool full (${this.log.bytes} bytes); the ${this.name} sink is failing or behind` };
+    }
+    return { ok: true };
+  }
+
+  backlog(): SinkBacklog {
+    return {
+      events: this.waitingEvents,
+      bytes: this.log.bytes,
+      failingForMs: this.failingSince === null ? 0 : this.now() - this.failingSince,
+    };
+  }
+
+  /** Stops taking writes, inserts what it can within `closeDrainMs`, and leaves the rest on disk. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.stopping = true;
+    await this.log.close();
+    this.wake?.();
+    if (this.drainer) {
+      await Promise.race([this.drainer, delay(this.options.closeDrainMs)]);
+      this.stopped = true;
+      this.wake?.();
+      // An insert still running past the deadline is abandoned with the inner sink's close; its
+      // records stay in the spool (the checkpoint moves only after a commit).
+      await Promise.race([this.drainer, delay(1_000)]);
+    }
+    if (this.waitingEvents > 0) {
+      this.options.logger.warn({ events: this.waitingEvents }, "events left in the spool; they are inserted at the next start");
+    }
+    await this.options.inner.close();
+  }
+
+  private async drain(): Promise<void> {
+    let retryMs = this.options.retryMinMs ?? 100;
+    while (!this.stopped) {
+      if (this.waiting.length === 0) {
+        if (this.stopping) return;
+        await this.pause(Infinity);
+        continue;
+      }
+      const due = this.waiting[0]!.appendedAt + this.options.insertWaitMs - this.now();
+      if (!this.stopping && this.waitingEvents < this.options.insertMaxEvents && due > 0) {
+        await this.pause(due);
+        continue;
+      }
+      const taken = this.take();
+      try {
+        await this.options.inner.write(await this.eventsOf(taken));
+      } catch (error) {
+        this.failingSince ??= this.now();
+        this.options.logger.error({ err: error, events: this.waitingEvents, retryInMs: retryMs }, "spool insert failed; retrying");
+        await this.pause(retryMs);
+        retryMs = Math.min(retryMs * 2, this.options.retryMaxMs ?? 5_000);
+        continue;
+      }
+      retryMs = this.options.retryMinMs ?? 100;
+      if (this.failingSince !== null) {
+        this.options.logger.info({ failedForMs: this.now() - this.failingSince }, "spool inserts succeed again");
+        this.failingSince = null;
+      }
+      const last = taken.at(-1)!.record;
+      try {
+        await this.log.commit({ segment: last.segment, offset: last.offset + last.bytes });
+      } catch (error) {
+        // The rows are in the sink; a stale checkpoint only means inserting them again after a restart.
+        this.options.logger.error({ err: error }, "spool checkpoint not written");
+      }
+      this.waiting.splice(0, taken.length);
+      for (const entry of taken) {
+        this.waitingEvents -= entry.record.count;
+        if (entry.events) this.eventsInMemory -= entry.events.length;
+      }
+    }
+  }
+
+  /** The oldest waiting batches, up to insertMaxEvents (at least one). */
+  private take(): Waiting[] {
+    let events = 0;
+    let end = 0;
+    while (end < this.waiting.length && (end === 0 || events + this.waiting[end]!.record.count <= this.options.insertMaxEvents)) {
+      events += this.waiting[end]!.record.count;
+      end++;
+    }
+    return this.waiting.slice(0, end);
+  }
+
+  private async eventsOf(taken: readonly Waiting[]): Promise<IngestEvent[]> {
+    if (taken.length === 1 && taken[0]!.events) return taken[0]!.events;
+    const events: IngestEvent[] = [];
+    for (const entry of taken) {
+      const batch = entry.events ?? decodeBatch(await this.log.read(entry.record));
+      for (const event of batch) events.push(event);
+    }
+    return events;
+  }
+
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = Number.isFinite(ms) ? setTimeout(done, ms) : null;
+      function done() {
+        if (timer) clearTimeout(timer);
+        resolve();
+      }
+      this.wake = () => {
+        this.wake = null;
+        done();
+      };
+    });
+  }
+
+  private reportCut(warning: SpoolLogWarning): void {
+    this.options.logger.error({ ...warning }, "spool segment cut back to its last whole record");
+  }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}

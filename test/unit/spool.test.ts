@@ -1,0 +1,286 @@
+/**
+ * The single-process spool: its log on a real filesystem (framing, torn and damaged tails,
+ * checkpoint, segments), and SpooledSink in front of an in-memory sink that can be made to fail
+ * (ClickHouse itself behind the spool is covered by test/integration/clickhouse-path.test.ts).
+ */
+import fsp from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { decodeBatch, encodeBatch } from "../../actors/common/batch-codec";
+import type { IngestEvent } from "../../actors/common/event";
+import type { Sink } from "../../actors/storage-writer/sink";
+import { CHECKPOINT_FILE, RECORD_HEADER_BYTES, SpoolLog, frameRecord, scanRecords, segmentName } from "../../actors/storage-writer/spool/spool-log";
+import { SpoolFullError, SpooledSink, type SpooledSinkOptions } from "../../actors/storage-writer/spool/spooled-sink";
+
+function ev(i: number): IngestEvent {
+  return {
+    tenant_id: "t",
+    event_id: `e-${i}`,
+    event_name: "click",
+    session_id: `s-${i % 3}`,
+    seq: i,
+    user_id: null,
+    channel: "web",
+    timestamp: 1_700_000_000_000 + i,
+    received_at: 1_700_000_001_000 + i,
+    properties: { i, nested: { ok: true } },
+  };
+}
+const evs = (from: number, n: number) => Array.from({ length: n }, (_, k) => ev(from + k));
+const ids = (events: readonly IngestEvent[]) => events.map((e) => e.event_id);
+
+let dir: string;
+beforeEach(async () => {
+  dir = await fsp.mkdtemp(path.join(os.tmpdir(), "spool-test-"));
+});
+afterEach(async () => {
+  await fsp.rm(dir, { recursive: true, force: true });
+});
+
+async function segmentFiles(): Promise<string[]> {
+  return (await fsp.readdir(dir)).filter((f) => f.endsWith(".log")).sort();
+}
+
+describe("scanRecords", () => {
+  it("reads whole records and stops at a torn or damaged one", () => {
+    const a = frameRecord(encodeBatch(evs(0, 2)), 2);
+    const b = frameRecord(encodeBatch(evs(2, 3)), 3);
+    const both = Buffer.concat([a, b]);
+    expect(scanRecords(both, 7, 0)).toEqual({
+      records: [
+        { segment: 7, offset: 0, bytes: a.length, count: 2 },
+        { segment: 7, offset: a.length, bytes: b.length, count: 3 },
+      ],
+      end: both.length,
+    });
+    expect(scanRecords(both, 7, a.length).records.map((r) => r.count)).toEqual([3]);
+    for (const cut of [a.length + 5, both.length - 1]) {
+      const torn = scanRecords(both.subarray(0, cut), 7, 0);
+      expect(torn.records.map((r) => r.count)).toEqual([2]);
+      expect(torn.end).toBe(a.length);
+      expect(torn.problem).toMatch(/torn/);
+    }
+    const damaged = Buffer.from(both);
+    damaged[a.length + RECORD_HEADER_BYTES + 4]! ^= 0xff;
+    expect(scanRecords(damaged, 7, 0)).toMatchObject({ end: a.length, problem: "record fails its CRC" });
+  });
+});
+
+describe("SpoolLog", () => {
+  it("gives back after a restart what it appended, and cuts a torn tail", async () => {
+    const log = new SpoolLog({ dir, segmentMaxBytes: 1 << 20 });
+    expect(await log.open()).toEqual({ records: [], warnings: [] });
+    const first = await log.append(encodeBatch(evs(0, 4)), 4);
+    const second = await log.append(encodeBatch(evs(4, 2)), 2);
+    expect(ids(decodeBatch(await log.read(second)))).toEqual(["e-4", "e-5"]);
+    expect(log.bytes).toBe(first.bytes + second.bytes);
+    await log.close();
+
+    const [file] = await segmentFiles();
+    await fsp.truncate(path.join(dir, file!), first.bytes + second.bytes - 3);
+    const again = new SpoolLog({ dir, segmentMaxBytes: 1 << 20 });
+    const opened = await again.open();
+    expect(opened.records).toEqual([first]);
+    expect(opened.warnings).toEqual([{ segment: file, at: first.bytes, problem: `torn record; ${second.bytes - 3} bytes cut` }]);
+    expect((await fsp.stat(path.join(dir, file!))).size).toBe(first.bytes);
+    expect(ids(decodeBatch(await again.read(first)))).toEqual(["e-0", "e-1", "e-2", "e-3"]);
+    // Appends go to a new segment.
+    const third = await again.append(encodeBatch(evs(6, 1)), 1);
+    expect(third.segment).toBe(first.segment + 1);
+    await again.close();
+  });
+
+  it("rotates segments, and a checkpoint skips and deletes what was committed", async () => {
+    const log = new SpoolLog({ dir, segmentMaxBytes: 400 });
+    await log.open();
+    const records = [];
+    for (let i = 0; i < 6; i++) records.push(await log.append(encodeBatch(evs(i * 2, 2)), 2));
+    const segments = new Set(records.map((r) => r.segment));
+    expect(segments.size).toBeGreaterThan(2);
+    expect(await segmentFiles()).toEqual([...segments].map(segmentName));
+
+    // Commit through the fourth record: the segments wholly before it go.
+    const fourth = records[3]!;
+    await log.commit({ segment: fourth.segment, offset: fourth.offset + fourth.bytes });
+    expect(JSON.parse(await fsp.readFile(path.join(dir, CHECKPOINT_FILE), "utf8"))).toEqual({ segment: fourth.segment, offset: fourth.offset + fourth.bytes });
+    expect((await segmentFiles())[0]).toBe(segmentName(fourth.segment));
+    expect(log.bytes).toBe(records[4]!.bytes + records[5]!.bytes);
+    await log.close();
+
+    const again = new SpoolLog({ dir, segmentMaxBytes: 400 });
+    const { records: left } = await again.open();
+    expect(left).toEqual([records[4], records[5]]);
+    expect(again.bytes).toBe(records[4]!.bytes + records[5]!.bytes);
+    await again.close();
+  });
+
+  it("refuses a checkpoint it cannot read rather than replay from a guess", async () => {
+    await fsp.writeFile(path.join(dir, CHECKPOINT_FILE), '{"segment":"x"}');
+    await expect(new SpoolLog({ dir, segmentMaxBytes: 400 }).open()).rejects.toThrow(/not \{segment, offset\}/);
+  });
+});
+
+/** An in-memory sink: keeps what it was given; `failing` makes writes reject. */
+class MemorySink implements Sink {
+  readonly name = "memory";
+  inserts: IngestEvent[][] = [];
+  failing = false;
+  attempts = 0;
+  closed = false;
+  async start(): Promise<void> {}
+  async write(events: readonly IngestEvent[]): Promise<void> {
+    this.attempts++;
+    if (this.failing) throw new Error("store down");
+    this.inserts.push([...events]);
+  }
+  async ready() {
+    return { ok: true };
+  }
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+  get stored(): string[] {
+    return this.inserts.flat().map((e) => e.event_id);
+  }
+}
+
+const quiet = { info() {}, warn() {}, error() {} };
+const open: SpooledSink[] = [];
+afterEach(async () => {
+  for (const s of open.splice(0)) await s.close();
+});
+
+async function spooled(inner: Sink, over: Partial<SpooledSinkOptions> = {}): Promise<SpooledSink> {
+  const sink = new SpooledSink({
+    inner,
+    dir,
+    segmentMaxBytes: 1 << 20,
+    maxBytes: 1 << 20,
+    insertMaxEvents: 1000,
+    insertWaitMs: 20,
+    memoryEvents: 10_000,
+    closeDrainMs: 2000,
+    retryMinMs: 10,
+    retryMaxMs: 40,
+    logger: quiet,
+    ...over,
+  });
+  open.push(sink);
+  await sink.start();
+  return sink;
+}
+
+async function until(check: () => boolean, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+describe("SpooledSink", () => {
+  it("acknowledges on the spool's fsync and inserts the waiting batches together, in order", async () => {
+    const inner = new MemorySink();
+    const sink = await spooled(inner, { insertWaitMs: 50 });
+    await sink.write(evs(0, 3));
+    await sink.write(evs(3, 2));
+    expect(inner.inserts).toEqual([]); // durable in the spool, not yet inserted
+    expect(sink.backlog()).toMatchObject({ events: 5, failingForMs: 0 });
+    await until(() => inner.inserts.length === 1);
+    expect(inner.stored).toEqual(ids(evs(0, 5)));
+    await until(() => sink.backlog().events === 0);
+    expect(sink.backlog().bytes).toBe(0);
+  });
+
+  it("inserts at insertMaxEvents without waiting, never splitting a batch", async () => {
+    const inner = new MemorySink();
+    const sink = await spooled(inner, { insertWaitMs: 60_000, insertMaxEvents: 5 });
+    await sink.write(evs(0, 3));
+    await sink.write(evs(3, 3));
+    await sink.write(evs(6, 3));
+    await until(() => inner.stored.length === 6);
+    expect(inner.inserts.map((batch) => batch.length)).toEqual([3, 3]);
+    expect(sink.backlog().events).toBe(3); // waits for its minute or more company
+  });
+
+  it("keeps acknowledging through an inner outage and inserts everything once it ends", async () => {
+    const inner = new MemorySink();
+    inner.failing = true;
+    const sink = await spooled(inner, { insertWaitMs: 0 });
+    for (let i = 0; i < 5; i++) await sink.write(evs(i * 10, 10));
+    await until(() => inner.attempts >= 3);
+    expect(sink.backlog().events).toBe(50);
+    expect(sink.backlog().failingForMs).toBeGreaterThan(0);
+    expect(await sink.ready()).toEqual({ ok: true });
+    inner.failing = false;
+    await until(() => sink.backlog().events === 0);
+    expect(inner.stored).toEqual(ids(evs(0, 50)));
+    expect(sink.backlog().failingForMs).toBe(0);
+  });
+
+  it("refuses writes while full, and takes them again once inserts free room", async () => {
+    const inner = new MemorySink();
+    inner.failing = true;
+    const sink = await spooled(inner, { maxBytes: 600, insertWaitMs: 0 });
+    let accepted = 0;
+    let refused: unknown = null;
+    while (refused === null) {
+      try {
+        await sink.write(evs(accepted, 5));
+        accepted += 5;
+      } catch (error) {
+        refused = error;
+      }
+    }
+    expect(refused).toBeInstanceOf(SpoolFullError);
+    expect((await sink.ready()).ok).toBe(false);
+    inner.failing = false;
+    await until(() => sink.backlog().events === 0);
+    await sink.write(evs(accepted, 5));
+    await until(() => inner.stored.length === accepted + 5);
+    expect(inner.stored).toEqual(ids(evs(0, accepted + 5)));
+  });
+
+  it("reads batches back from disk when they were not kept in memory", async () => {
+    const inner = new MemorySink();
+    const sink = await spooled(inner, { memoryEvents: 4, insertWaitMs: 30 });
+    await sink.write(evs(0, 3)); // kept
+    await sink.write(evs(3, 3)); // over the memory bound: read back
+    await until(() => inner.stored.length === 6);
+    expect(inner.inserts[0]).toEqual(evs(0, 6));
+  });
+
+  it("leaves what it could not insert for the next start, which inserts it exactly once", async () => {
+    const inner = new MemorySink();
+    inner.failing = true;
+    const first = await spooled(inner, { closeDrainMs: 100, insertWaitMs: 0 });
+    await first.write(evs(0, 4));
+    await first.write(evs(4, 4));
+    await first.close();
+    expect(inner.closed).toBe(true);
+    expect(inner.stored).toEqual([]);
+
+    const recovered = new MemorySink();
+    const second = await spooled(recovered, { insertWaitMs: 0 });
+    await until(() => recovered.stored.length === 8);
+    expect(recovered.stored).toEqual(ids(evs(0, 8)));
+    await second.write(evs(8, 2));
+    await until(() => recovered.stored.length === 10);
+    await second.close();
+
+    const third = new MemorySink();
+    await spooled(third, { insertWaitMs: 0 });
+    await new Promise((r) => setTimeout(r, 50));
+    expect(third.stored).toEqual([]);
+  });
+
+  it("inserts what waits before it closes when the inner sink works", async () => {
+    const inner = new MemorySink();
+    const sink = await spooled(inner, { insertWaitMs: 60_000 });
+    await sink.write(evs(0, 7));
+    await sink.close();
+    expect(inner.stored).toEqual(ids(evs(0, 7)));
+    await expect(sink.write(evs(7, 1))).rejects.toThrow(/closing/);
+  });
+});
