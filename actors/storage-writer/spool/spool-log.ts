@@ -3,7 +3,8 @@
  * batch (its events as `encodeBatch` packs them), and a checkpoint saying how far the records
  * have been committed to the sink behind the spool.
  *
- * A record is [u32le payload bytes][u32le event count][u32le CRC-32 of the payload][payload].
+ * A record is [u32le payload bytes][u32le event count][u32le CRC-32 of the payload][payload]
+ * (`zlib.crc32`, Node 20.15 and later: package.json's engines).
  * `append` writes one record and fdatasyncs before it resolves; a new segment's directory entry
  * is fsynced too, since fdatasync on the file does not make its name durable. A crash can leave
  * a torn record at a segment's end: it was never acknowledged, so `open` cuts the segment back
