@@ -44,6 +44,11 @@ export function createBrokerSetup(config: Config): BrokerSetup {
   const options: BrokerOptions = {
     namespace: "ingest",
     nodeID: config.nodeId,
+    // nodes/node.ts owns SIGTERM/SIGINT: it stops the services in dependency order and then the
+    // broker. Moleculer's own handlers would also call broker.stop() (every service at once) and
+    // exit the process when that resolves, cutting the ordered drain short (a spool still
+    // inserting, a storage batch still flushing).
+    skipProcessEventRegistration: true,
     transporter: config.natsUrl
       ? { type: "NATS", options: { url: config.natsUrl, maxReconnectAttempts: -1, reconnectTimeWait: 500 } }
       : undefined,

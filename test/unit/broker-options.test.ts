@@ -42,6 +42,13 @@ describe("broker options: Moleculer's middlewares without per-call metrics", () 
     expect(await requestSeries(broker({ ...setup.options, logger: false, internalMiddlewares: true, middlewares: [] }))).toBeGreaterThan(0);
   });
 
+  it("leaves SIGTERM and SIGINT to the node's ordered shutdown", () => {
+    expect(setup.options.skipProcessEventRegistration).toBe(true);
+    const before = process.listenerCount("SIGTERM");
+    broker(setup.options);
+    expect(process.listenerCount("SIGTERM")).toBe(before);
+  });
+
   it("still enforces call timeouts (the Timeout middleware is in the list)", async () => {
     const b = broker({ ...setup.options, logger: false });
     b.createService({ name: "slow", actions: { wait: () => new Promise((r) => setTimeout(r, 500)) } });

@@ -126,9 +126,15 @@ class MemorySink implements Sink {
   readonly name = "memory";
   inserts: IngestEvent[][] = [];
   failing = false;
+  /** Whether start() rejects (the store is down at start-up). */
+  startFails = false;
+  starts = 0;
   attempts = 0;
   closed = false;
-  async start(): Promise<void> {}
+  async start(): Promise<void> {
+    this.starts++;
+    if (this.startFails) throw new Error("store down at start-up");
+  }
   async write(events: readonly IngestEvent[]): Promise<void> {
     this.attempts++;
     if (this.failing) throw new Error("store down");
@@ -217,6 +223,20 @@ describe("SpooledSink", () => {
     await until(() => sink.backlog().events === 0);
     expect(inner.stored).toEqual(ids(evs(0, 50)));
     expect(sink.backlog().failingForMs).toBe(0);
+  });
+
+  it("starts while the inner sink cannot, spools, and starts it once it can", async () => {
+    const inner = new MemorySink();
+    inner.startFails = true;
+    const sink = await spooled(inner, { insertWaitMs: 0 });
+    expect(await sink.ready()).toEqual({ ok: true });
+    await sink.write(evs(0, 4));
+    await until(() => inner.starts >= 3);
+    expect(inner.attempts).toBe(0);
+    expect(sink.backlog().failingForMs).toBeGreaterThan(0);
+    inner.startFails = false;
+    await until(() => inner.stored.length === 4);
+    expect(inner.stored).toEqual(ids(evs(0, 4)));
   });
 
   it("refuses writes while full, and takes them again once inserts free room", async () => {

@@ -73,6 +73,7 @@ export class SpooledSink implements Sink {
   /** Set once `close` stops waiting: the drainer ends after its current attempt. */
   private stopped = false;
   private closed = false;
+  private innerStarted = false;
   private wake: (() => void) | null = null;
   private drainer: Promise<void> | null = null;
   private readonly now: () => number;
@@ -96,7 +97,15 @@ export class SpooledSink implements Sink {
     if (records.length > 0) {
       this.options.logger.info({ events: this.waitingEvents, bytes: this.log.bytes }, "spool holds events from before the restart; inserting them");
     }
-    await this.options.inner.start();
+    // ClickHouse down at start-up is an outage like any other: the spool takes writes and the
+    // drainer starts the inner sink (migrations included) once it answers.
+    try {
+      await this.options.inner.start();
+      this.innerStarted = true;
+    } catch (error) {
+      this.failingSince = this.now();
+      this.options.logger.error({ err: error }, "the sink behind the spool did not start; spooling until it does");
+    }
     this.drainer = this.drain();
   }
 
@@ -165,6 +174,10 @@ export class SpooledSink implements Sink {
       }
       const taken = this.take();
       try {
+        if (!this.innerStarted) {
+          await this.options.inner.start();
+          this.innerStarted = true;
+        }
         await this.options.inner.write(await this.eventsOf(taken));
       } catch (error) {
         this.failingSince ??= this.now();
