@@ -167,7 +167,7 @@ async function spooled(inner: Sink, over: Partial<SpooledSinkOptions> = {}): Pro
     insertWaitMs: 20,
     memoryEvents: 10_000,
     closeDrainMs: 2000,
-    retryMinMs: 10,
+    retryBaseMs: 10,
     retryMaxMs: 40,
     logger: quiet,
     ...over,
@@ -237,6 +237,18 @@ describe("SpooledSink", () => {
     inner.startFails = false;
     await until(() => inner.stored.length === 4);
     expect(inner.stored).toEqual(ids(evs(0, 4)));
+  });
+
+  it("does not retry a failing insert sooner because more batches arrive", async () => {
+    const inner = new MemorySink();
+    inner.failing = true;
+    const sink = await spooled(inner, { insertWaitMs: 0, retryBaseMs: 60_000, retryMaxMs: 60_000, random: () => 0.5 });
+    await sink.write(evs(0, 1));
+    await until(() => inner.attempts === 1);
+    for (let i = 1; i <= 20; i++) await sink.write(evs(i, 1));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(inner.attempts).toBe(1);
+    expect(sink.backlog().events).toBe(21);
   });
 
   it("refuses writes while full, and takes them again once inserts free room", async () => {

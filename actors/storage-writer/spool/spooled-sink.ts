@@ -20,8 +20,9 @@
 import { decodeBatch, encodeBatch } from "../../common/batch-codec";
 import type { IngestEvent } from "../../common/event";
 import type { EventCountQuery, EventCounts } from "../../common/event-counts";
+import { backoffDelay, Sleeper } from "../../common/backoff";
 import type { Sink, SinkBacklog } from "../sink";
-import { SpoolLog, type SpoolLogWarning, type SpoolRecord } from "./spool-log";
+import { SpoolLog, type SpoolRecord } from "./spool-log";
 
 export interface SpooledSinkLogger {
   info(obj: object, msg: string): void;
@@ -43,8 +44,10 @@ export interface SpooledSinkOptions {
   memoryEvents: number;
   /** How long `close` keeps inserting what is left before leaving it in the spool for the next start. */
   closeDrainMs: number;
-  retryMinMs?: number;
+  /** Failed inserts are retried after capped exponential backoff with full jitter (backoffDelay): base, cap, and its random source (tests). */
+  retryBaseMs?: number;
   retryMaxMs?: number;
+  random?: () => number;
   logger: SpooledSinkLogger;
   now?: () => number;
 }
@@ -72,9 +75,10 @@ export class SpooledSink implements Sink {
   private stopping = false;
   /** Set once `close` stops waiting: the drainer ends after its current attempt. */
   private stopped = false;
-  private closed = false;
   private innerStarted = false;
-  private wake: (() => void) | null = null;
+  /** Ends the drainer's wait for batches (a write, or close). Retry sleeps do not end on a write. */
+  private arrived: (() => void) | null = null;
+  private readonly retrySleep = new Sleeper();
   private drainer: Promise<void> | null = null;
   private readonly now: () => number;
 
@@ -88,7 +92,7 @@ export class SpooledSink implements Sink {
 
   async start(): Promise<void> {
     const { records, warnings } = await this.log.open();
-    for (const warning of warnings) this.reportCut(warning);
+    for (const warning of warnings) this.options.logger.error({ ...warning }, "spool segment cut back to its last whole record");
     const at = this.now();
     for (const record of records) {
       this.waiting.push({ record, events: null, appendedAt: at });
@@ -120,7 +124,7 @@ export class SpooledSink implements Sink {
     this.waiting.push({ record, events: keep ? (events as IngestEvent[]) : null, appendedAt: this.now() });
     this.waitingEvents += events.length;
     if (keep) this.eventsInMemory += events.length;
-    this.wake?.();
+    this.arrived?.();
   }
 
   async ready(): Promise<{ ok: boolean; reason?: string }> {
@@ -140,15 +144,15 @@ export class SpooledSink implements Sink {
 
   /** Stops taking writes, inserts what it can within `closeDrainMs`, and leaves the rest on disk. */
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
+    if (this.stopping) return;
     this.stopping = true;
     await this.log.close();
-    this.wake?.();
+    // One prompt attempt at what waits, whether the drainer lingers or backs off.
+    this.wakeDrainer();
     if (this.drainer) {
       await Promise.race([this.drainer, delay(this.options.closeDrainMs)]);
       this.stopped = true;
-      this.wake?.();
+      this.wakeDrainer();
       // An insert still running past the deadline is abandoned with the inner sink's close; its
       // records stay in the spool (the checkpoint moves only after a commit).
       await Promise.race([this.drainer, delay(1_000)]);
@@ -160,16 +164,16 @@ export class SpooledSink implements Sink {
   }
 
   private async drain(): Promise<void> {
-    let retryMs = this.options.retryMinMs ?? 100;
+    let failures = 0;
     while (!this.stopped) {
       if (this.waiting.length === 0) {
         if (this.stopping) return;
-        await this.pause(Infinity);
+        await this.nextArrival(null);
         continue;
       }
       const due = this.waiting[0]!.appendedAt + this.options.insertWaitMs - this.now();
       if (!this.stopping && this.waitingEvents < this.options.insertMaxEvents && due > 0) {
-        await this.pause(due);
+        await this.nextArrival(due);
         continue;
       }
       const taken = this.take();
@@ -181,12 +185,12 @@ export class SpooledSink implements Sink {
         await this.options.inner.write(await this.eventsOf(taken));
       } catch (error) {
         this.failingSince ??= this.now();
-        this.options.logger.error({ err: error, events: this.waitingEvents, retryInMs: retryMs }, "spool insert failed; retrying");
-        await this.pause(retryMs);
-        retryMs = Math.min(retryMs * 2, this.options.retryMaxMs ?? 5_000);
+        const retryInMs = backoffDelay(++failures, this.options.retryBaseMs ?? 100, this.options.retryMaxMs ?? 5_000, this.options.random);
+        this.options.logger.error({ err: error, events: this.waitingEvents, retryInMs }, "spool insert failed; retrying");
+        await this.retrySleep.sleep(retryInMs);
         continue;
       }
-      retryMs = this.options.retryMinMs ?? 100;
+      failures = 0;
       if (this.failingSince !== null) {
         this.options.logger.info({ failedForMs: this.now() - this.failingSince }, "spool inserts succeed again");
         this.failingSince = null;
@@ -227,22 +231,21 @@ export class SpooledSink implements Sink {
     return events;
   }
 
-  private pause(ms: number): Promise<void> {
+  private wakeDrainer(): void {
+    this.arrived?.();
+    this.retrySleep.wakeAll();
+  }
+
+  /** Resolves on the next write (or close), or after `ms` (null: no time limit). */
+  private nextArrival(ms: number | null): Promise<void> {
     return new Promise((resolve) => {
-      const timer = Number.isFinite(ms) ? setTimeout(done, ms) : null;
+      const timer = ms === null ? null : setTimeout(done, ms);
+      this.arrived = done;
       function done() {
         if (timer) clearTimeout(timer);
         resolve();
       }
-      this.wake = () => {
-        this.wake = null;
-        done();
-      };
     });
-  }
-
-  private reportCut(warning: SpoolLogWarning): void {
-    this.options.logger.error({ ...warning }, "spool segment cut back to its last whole record");
   }
 }
 
