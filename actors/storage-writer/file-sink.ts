@@ -10,6 +10,7 @@ import fs from "node:fs";
 import fsp from "node:fs/promises";
 import path from "node:path";
 import type { IngestEvent } from "../common/event";
+import { syncDirectory, writeDurably } from "./durable-file";
 import type { Sink } from "./sink";
 
 export interface FileSinkOptions {
@@ -76,12 +77,7 @@ export class FileSink implements Sink {
     for (const event of events) text += formatEventLine(event) + "\n";
     const bytes = Buffer.from(text, "utf8");
     const segment = await this.segmentFor(bytes.length);
-    let offset = 0;
-    while (offset < bytes.length) {
-      const { bytesWritten } = await segment.handle.write(bytes, offset, bytes.length - offset, segment.bytes + offset);
-      offset += bytesWritten;
-    }
-    await segment.handle.datasync();
+    await writeDurably(segment.handle, bytes, segment.bytes);
     segment.bytes += bytes.length;
   }
 
@@ -128,15 +124,6 @@ export class FileSink implements Sink {
     if (segment === null) return;
     this.segment = null;
     await segment.handle.close();
-  }
-}
-
-async function syncDirectory(dir: string): Promise<void> {
-  const handle = await fsp.open(dir, "r");
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }
 

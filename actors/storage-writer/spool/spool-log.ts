@@ -16,10 +16,10 @@
  * restart, which the events table's ReplacingMergeTree and event ids make harmless. It never
  * runs ahead, because it is written only after the sink committed.
  */
-import fs from "node:fs";
 import fsp from "node:fs/promises";
 import path from "node:path";
 import zlib from "node:zlib";
+import { syncDirectory, writeDurably } from "../durable-file";
 
 export const RECORD_HEADER_BYTES = 12;
 const SEGMENT_PATTERN = /^spool-(\d{16})\.log$/;
@@ -164,12 +164,7 @@ export class SpoolLog {
     }
     const segment = this.current!;
     const offset = segment.bytes;
-    let written = 0;
-    while (written < frame.length) {
-      const { bytesWritten } = await segment.handle.write(frame, written, frame.length - written, offset + written);
-      written += bytesWritten;
-    }
-    await segment.handle.datasync();
+    await writeDurably(segment.handle, frame, offset);
     segment.bytes += frame.length;
     this.sizes.set(segment.segment, segment.bytes);
     return { segment: segment.segment, offset, bytes: frame.length, count };
@@ -215,7 +210,6 @@ export class SpoolLog {
   private async openSegment(segment: number): Promise<void> {
     const file = path.join(this.options.dir, segmentName(segment));
     const handle = await fsp.open(file, "wx");
-    // The new name must survive a power cut as well as the records written into it.
     await syncDirectory(this.options.dir);
     this.current = { segment, handle, bytes: 0 };
     this.sizes.set(segment, 0);
@@ -235,13 +229,4 @@ async function readCheckpoint(dir: string): Promise<SpoolPosition> {
     throw new Error(`spool checkpoint ${path.join(dir, CHECKPOINT_FILE)} is not {segment, offset}: ${text.slice(0, 200)}`);
   }
   return { segment: value.segment!, offset: value.offset! };
-}
-
-async function syncDirectory(dir: string): Promise<void> {
-  const fd = fs.openSync(dir, "r");
-  try {
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
 }
