@@ -37,3 +37,35 @@ export interface SinkBacklog {
   /** How long moving the backlog on has been failing, ms (0: it is not). */
   failingForMs: number;
 }
+
+/** A row that can never be inserted, on its way to quarantine (ClickHouse's dead-letter table). */
+export interface RejectedRow {
+  tenant_id: string;
+  event_id: string;
+  /** What was refused, as readable text (the row as JSON; an unserialisable event as inspected). */
+  raw: string;
+  error: string;
+}
+
+/** A batch in the sink's own insert format: newline-terminated rows in chunks of whole rows. */
+export interface FormattedRows {
+  chunks: Buffer[];
+  bytes: number;
+  /** Rows in the chunks: the batch's events but those in `rejected`. */
+  rows: number;
+  /** Events that cannot be formatted (properties with a BigInt, a cycle). */
+  rejected: RejectedRow[];
+}
+
+/**
+ * A sink whose rows can be formatted ahead of the insert and kept as bytes: the spool stores a
+ * batch once, in the form the insert will carry, so nothing is encoded twice and no event object
+ * waits in memory for its insert.
+ */
+export interface RowSink extends Sink {
+  formatRows(events: readonly IngestEvent[], insertedAt: number): FormattedRows;
+  /** Inserts formatted rows; rows refused as data are quarantined, as `write` does. */
+  insertRows(chunks: readonly Buffer[], rows: number): Promise<void>;
+  /** Quarantines rows that cannot be inserted; resolves once they are durable there. */
+  quarantine(rows: readonly RejectedRow[]): Promise<void>;
+}

@@ -7,9 +7,10 @@ import fsp from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { decodeBatch, encodeBatch } from "../../actors/common/batch-codec";
 import type { IngestEvent } from "../../actors/common/event";
-import type { Sink } from "../../actors/storage-writer/sink";
+import { encodeInsertBody } from "../../actors/storage-writer/clickhouse/clickhouse-sink";
+import { rowFromLine, splitRows } from "../../actors/storage-writer/clickhouse/tsv-reader";
+import type { FormattedRows, RejectedRow, RowSink } from "../../actors/storage-writer/sink";
 import { CHECKPOINT_FILE, RECORD_HEADER_BYTES, SpoolLog, frameRecord, scanRecords, segmentName } from "../../actors/storage-writer/spool/spool-log";
 import { SpoolFullError, SpooledSink, type SpooledSinkOptions } from "../../actors/storage-writer/spool/spooled-sink";
 
@@ -29,6 +30,10 @@ function ev(i: number): IngestEvent {
 }
 const evs = (from: number, n: number) => Array.from({ length: n }, (_, k) => ev(from + k));
 const ids = (events: readonly IngestEvent[]) => events.map((e) => e.event_id);
+/** A batch's rows as the spool stores them (ClickHouse's TabSeparated lines). */
+const rowsOf = (events: readonly IngestEvent[]) => encodeInsertBody(events, 1).chunks;
+/** The event ids in rows read back. */
+const idsIn = (chunks: readonly Buffer[]) => splitRows(chunks).map((line) => String(rowFromLine(line).event_id));
 
 let dir: string;
 beforeEach(async () => {
@@ -39,13 +44,13 @@ afterEach(async () => {
 });
 
 async function segmentFiles(): Promise<string[]> {
-  return (await fsp.readdir(dir)).filter((f) => f.endsWith(".log")).sort();
+  return (await fsp.readdir(dir)).filter((f) => f.endsWith(".rows")).sort();
 }
 
 describe("scanRecords", () => {
   it("reads whole records and stops at a torn or damaged one", () => {
-    const a = frameRecord(encodeBatch(evs(0, 2)), 2);
-    const b = frameRecord(encodeBatch(evs(2, 3)), 3);
+    const a = frameRecord(rowsOf(evs(0, 2)), 2);
+    const b = frameRecord(rowsOf(evs(2, 3)), 3);
     const both = Buffer.concat([a, b]);
     expect(scanRecords(both, 7, 0)).toEqual({
       records: [
@@ -71,9 +76,10 @@ describe("SpoolLog", () => {
   it("gives back after a restart what it appended, and cuts a torn tail", async () => {
     const log = new SpoolLog({ dir, segmentMaxBytes: 1 << 20 });
     expect(await log.open()).toEqual({ records: [], warnings: [] });
-    const first = await log.append(encodeBatch(evs(0, 4)), 4);
-    const second = await log.append(encodeBatch(evs(4, 2)), 2);
-    expect(ids(decodeBatch(await log.read(second)))).toEqual(["e-4", "e-5"]);
+    const { record: first, payload } = await log.append(rowsOf(evs(0, 4)), 4);
+    expect(idsIn([payload])).toEqual(["e-0", "e-1", "e-2", "e-3"]);
+    const { record: second } = await log.append(rowsOf(evs(4, 2)), 2);
+    expect(idsIn([await log.read(second)])).toEqual(["e-4", "e-5"]);
     expect(log.bytes).toBe(first.bytes + second.bytes);
     await log.close();
 
@@ -84,9 +90,9 @@ describe("SpoolLog", () => {
     expect(opened.records).toEqual([first]);
     expect(opened.warnings).toEqual([{ segment: file, at: first.bytes, problem: `torn record; ${second.bytes - 3} bytes cut` }]);
     expect((await fsp.stat(path.join(dir, file!))).size).toBe(first.bytes);
-    expect(ids(decodeBatch(await again.read(first)))).toEqual(["e-0", "e-1", "e-2", "e-3"]);
+    expect(idsIn([await again.read(first)])).toEqual(["e-0", "e-1", "e-2", "e-3"]);
     // Appends go to a new segment.
-    const third = await again.append(encodeBatch(evs(6, 1)), 1);
+    const { record: third } = await again.append(rowsOf(evs(6, 1)), 1);
     expect(third.segment).toBe(first.segment + 1);
     await again.close();
   });
@@ -95,7 +101,7 @@ describe("SpoolLog", () => {
     const log = new SpoolLog({ dir, segmentMaxBytes: 400 });
     await log.open();
     const records = [];
-    for (let i = 0; i < 6; i++) records.push(await log.append(encodeBatch(evs(i * 2, 2)), 2));
+    for (let i = 0; i < 6; i++) records.push((await log.append(rowsOf(evs(i * 2, 2)), 2)).record);
     const segments = new Set(records.map((r) => r.segment));
     expect(segments.size).toBeGreaterThan(2);
     expect(await segmentFiles()).toEqual([...segments].map(segmentName));
@@ -119,13 +125,20 @@ describe("SpoolLog", () => {
     await fsp.writeFile(path.join(dir, CHECKPOINT_FILE), '{"segment":"x"}');
     await expect(new SpoolLog({ dir, segmentMaxBytes: 400 }).open()).rejects.toThrow(/not \{segment, offset\}/);
   });
+
+  it("refuses segments of the earlier spool format rather than insert what it cannot read", async () => {
+    await fsp.writeFile(path.join(dir, "spool-0000000000000001.log"), "msgpack records");
+    await expect(new SpoolLog({ dir, segmentMaxBytes: 400 }).open()).rejects.toThrow(/earlier spool format \(spool-0000000000000001\.log/);
+  });
 });
 
-/** An in-memory sink: keeps what it was given; `failing` makes writes reject. */
-class MemorySink implements Sink {
+/** An in-memory sink of ClickHouse's rows: keeps the event ids of each insert; `failing` makes inserts reject. */
+class MemorySink implements RowSink {
   readonly name = "memory";
-  inserts: IngestEvent[][] = [];
+  inserts: string[][] = [];
+  quarantined: RejectedRow[] = [];
   failing = false;
+  quarantineFails = false;
   /** Whether start() rejects (the store is down at start-up). */
   startFails = false;
   starts = 0;
@@ -135,10 +148,24 @@ class MemorySink implements Sink {
     this.starts++;
     if (this.startFails) throw new Error("store down at start-up");
   }
-  async write(events: readonly IngestEvent[]): Promise<void> {
+  formatRows(events: readonly IngestEvent[], insertedAt: number): FormattedRows {
+    return encodeInsertBody(events, insertedAt);
+  }
+  async insertRows(chunks: readonly Buffer[], rows: number): Promise<void> {
     this.attempts++;
     if (this.failing) throw new Error("store down");
-    this.inserts.push([...events]);
+    const inserted = idsIn(chunks);
+    expect(inserted).toHaveLength(rows);
+    this.inserts.push(inserted);
+  }
+  async quarantine(rows: readonly RejectedRow[]): Promise<void> {
+    if (this.quarantineFails) throw new Error("store down");
+    this.quarantined.push(...rows);
+  }
+  async write(events: readonly IngestEvent[]): Promise<void> {
+    const rows = this.formatRows(events, Date.now());
+    await this.insertRows(rows.chunks, rows.rows);
+    await this.quarantine(rows.rejected);
   }
   async ready() {
     return { ok: true };
@@ -147,7 +174,7 @@ class MemorySink implements Sink {
     this.closed = true;
   }
   get stored(): string[] {
-    return this.inserts.flat().map((e) => e.event_id);
+    return this.inserts.flat();
   }
 }
 
@@ -157,7 +184,7 @@ afterEach(async () => {
   for (const s of open.splice(0)) await s.close();
 });
 
-async function spooled(inner: Sink, over: Partial<SpooledSinkOptions> = {}): Promise<SpooledSink> {
+async function spooled(inner: RowSink, over: Partial<SpooledSinkOptions> = {}): Promise<SpooledSink> {
   const sink = new SpooledSink({
     inner,
     dir,
@@ -280,7 +307,41 @@ describe("SpooledSink", () => {
     await sink.write(evs(0, 3)); // kept
     await sink.write(evs(3, 3)); // over the memory bound: read back
     await until(() => inner.stored.length === 6);
-    expect(inner.inserts[0]).toEqual(evs(0, 6));
+    expect(inner.inserts[0]).toEqual(ids(evs(0, 6)));
+  });
+
+  it("quarantines an event that cannot be formatted before it acknowledges the batch, and spools the rest", async () => {
+    const inner = new MemorySink();
+    const sink = await spooled(inner, { insertWaitMs: 0 });
+    const batch = evs(0, 3);
+    batch[1]!.properties = { n: 10n };
+    await sink.write(batch);
+    expect(inner.quarantined.map((r) => [r.event_id, r.error.startsWith("cannot format row")])).toEqual([["e-1", true]]);
+    await until(() => inner.stored.length === 2);
+    expect(inner.stored).toEqual(["e-0", "e-2"]);
+
+    // Where the quarantine cannot take it, the write fails (the client is not acknowledged) and spools nothing.
+    inner.quarantineFails = true;
+    const next = evs(3, 2);
+    next[0]!.properties = { n: 11n };
+    await expect(sink.write(next)).rejects.toThrow(/store down/);
+    expect(sink.backlog()).toMatchObject({ events: 0, bytes: 0 });
+  });
+
+  it("stamps rows with the time they were spooled (inserted_at, the ReplacingMergeTree version)", async () => {
+    let clock = 5_000;
+    const inner = new MemorySink();
+    const rowsSeen: Buffer[][] = [];
+    const insertRows = inner.insertRows.bind(inner);
+    inner.insertRows = async (chunks, rows) => {
+      rowsSeen.push([...chunks]);
+      await insertRows(chunks, rows);
+    };
+    const sink = await spooled(inner, { insertWaitMs: 0, now: () => clock });
+    await sink.write(evs(0, 1));
+    clock = 9_000;
+    await until(() => inner.stored.length === 1);
+    expect(splitRows(rowsSeen.flat()).map((line) => rowFromLine(line).inserted_at)).toEqual([5_000]);
   });
 
   it("leaves what it could not insert for the next start, which inserts it exactly once", async () => {

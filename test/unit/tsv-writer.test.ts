@@ -2,7 +2,8 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { tsvField } from "../../actors/storage-writer/clickhouse/sql";
 import { ChunkWriter, fieldBytesBound, NUMBER_BYTES_BOUND, writeField, writeInteger, writeJsonText } from "../../actors/storage-writer/clickhouse/tsv-writer";
-import { encodeInsertBody } from "../../actors/storage-writer/clickhouse/clickhouse-sink";
+import { encodeInsertBody, toEventRow, type EventRow } from "../../actors/storage-writer/clickhouse/clickhouse-sink";
+import { rowFromLine, splitRows, unescapeTsvField } from "../../actors/storage-writer/clickhouse/tsv-reader";
 import type { IngestEvent } from "../../actors/common/event";
 import { referenceTsvRow } from "../support/tsv-row";
 
@@ -124,9 +125,56 @@ describe("encodeInsertBody without a formatter (writeEventRow)", () => {
         const expected = Buffer.from(events.map((e) => referenceTsvRow(e, insertedAt) + "\n").join(""), "utf8");
         expect(Buffer.concat(body.chunks).equals(expected)).toBe(true);
         expect(body.bytes).toBe(expected.length);
-        expect(body.events).toBe(events);
+        expect(body.rows).toBe(events.length);
       }),
       { numRuns: 500 },
     );
+  });
+
+  it("reads back (splitRows, rowFromLine) as the rows toEventRow spells, for any events", () => {
+    fc.assert(
+      fc.property(fc.array(event, { maxLength: 30 }), fc.maxSafeNat(), (events, insertedAt) => {
+        const lines = splitRows(encodeInsertBody(events, insertedAt).chunks);
+        // Text goes out as UTF-8, where a lone surrogate becomes U+FFFD: expect what UTF-8 keeps.
+        const asUtf8 = (row: EventRow) =>
+          Object.fromEntries(Object.entries(row).map(([k, v]) => [k, typeof v === "string" ? Buffer.from(v).toString() : v]));
+        expect(lines.map(rowFromLine)).toEqual(events.map((e) => asUtf8(toEventRow(e, insertedAt))));
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
+
+describe("splitRows and rowFromLine", () => {
+  it("splits chunks of whole rows into views of each row", () => {
+    const rows = splitRows([Buffer.from("a\tb\nc\n"), Buffer.from("d\n"), Buffer.from("tail")]);
+    expect(rows.map((r) => r.toString())).toEqual(["a\tb\n", "c\n", "d\n", "tail"]);
+  });
+
+  it("keeps a field that does not fit its column as text, and fields beyond the columns", () => {
+    const line = Buffer.from("t\te\\\\1\ts\t\\N\tclick\t\t\tnot a number\t5\t{}\t7\textra\n");
+    expect(rowFromLine(line)).toEqual({
+      tenant_id: "t",
+      event_id: "e\\1",
+      session_id: "s",
+      seq: null,
+      event_name: "click",
+      user_id: "",
+      channel: "",
+      timestamp: "not a number",
+      received_at: 5,
+      properties: "{}",
+      inserted_at: 7,
+      extra_fields: ["extra"],
+    });
+    expect(rowFromLine(Buffer.from("only\ttwo\n"))).toEqual({ tenant_id: "only", event_id: "two" });
+  });
+
+  it("undoes every escape tsvField makes", () => {
+    const text = "back\\slash\ttab\nline\rcr\0nul\bbs\fff ✓";
+    expect(unescapeTsvField(tsvField(text))).toBe(text);
+    // An escaped backslash before N is the text \N; only the bare \N is NULL.
+    expect(unescapeTsvField(tsvField("\\N"))).toBe("\\N");
+    expect(unescapeTsvField("\\N")).toBeNull();
   });
 });

@@ -1,7 +1,7 @@
 /**
  * The spool's on-disk log: numbered segment files of framed records, one record per durable
- * batch (its events as `encodeBatch` packs them), and a checkpoint saying how far the records
- * have been committed to the sink behind the spool.
+ * batch (its rows as the sink behind the spool will insert them: ClickHouse TabSeparated lines),
+ * and a checkpoint saying how far the records have been committed to that sink.
  *
  * A record is [u32le payload bytes][u32le event count][u32le CRC-32 of the payload][payload]
  * (`zlib.crc32`, Node 20.15 and later: package.json's engines).
@@ -22,7 +22,9 @@ import zlib from "node:zlib";
 import { syncDirectory, writeDurably } from "../durable-file";
 
 export const RECORD_HEADER_BYTES = 12;
-const SEGMENT_PATTERN = /^spool-(\d{16})\.log$/;
+const SEGMENT_PATTERN = /^spool-(\d{16})\.rows$/;
+/** Segments of the first spool format (msgpack batches of events), which this version cannot insert. */
+const EARLIER_FORMAT_SEGMENT = /^spool-\d{16}\.log$/;
 export const CHECKPOINT_FILE = "committed.json";
 
 /** A place in the log: a segment's number and a byte offset in it. */
@@ -48,16 +50,24 @@ export interface SpoolLogWarning {
 }
 
 export function segmentName(segment: number): string {
-  return `spool-${String(segment).padStart(16, "0")}.log`;
+  return `spool-${String(segment).padStart(16, "0")}.rows`;
 }
 
-/** One record's bytes. */
-export function frameRecord(payload: Uint8Array, count: number): Buffer {
-  const frame = Buffer.allocUnsafe(RECORD_HEADER_BYTES + payload.length);
-  frame.writeUInt32LE(payload.length, 0);
+/** One record's bytes: the header, then the payload's parts one after another. */
+export function frameRecord(payload: readonly Uint8Array[], count: number): Buffer {
+  let length = 0;
+  for (const part of payload) length += part.length;
+  const frame = Buffer.allocUnsafe(RECORD_HEADER_BYTES + length);
+  let crc = 0;
+  let at = RECORD_HEADER_BYTES;
+  for (const part of payload) {
+    crc = zlib.crc32(part, crc);
+    frame.set(part, at);
+    at += part.length;
+  }
+  frame.writeUInt32LE(length, 0);
   frame.writeUInt32LE(count, 4);
-  frame.writeUInt32LE(zlib.crc32(payload), 8);
-  frame.set(payload, RECORD_HEADER_BYTES);
+  frame.writeUInt32LE(crc, 8);
   return frame;
 }
 
@@ -121,7 +131,15 @@ export class SpoolLog {
     await fsp.mkdir(dir, { recursive: true });
     const checkpoint = await readCheckpoint(dir);
     this.checkpoint = checkpoint;
-    const segments = (await fsp.readdir(dir))
+    const names = await fsp.readdir(dir);
+    const earlier = names.filter((name) => EARLIER_FORMAT_SEGMENT.test(name));
+    if (earlier.length > 0) {
+      throw new Error(
+        `spool ${dir} holds ${earlier.length} segment(s) of an earlier spool format (${earlier[0]}, ...): ` +
+          "start the version that wrote them until its spool is empty, or move them away",
+      );
+    }
+    const segments = names
       .map((name) => SEGMENT_PATTERN.exec(name))
       .filter((m): m is RegExpExecArray => m !== null)
       .map((m) => Number(m[1]))
@@ -149,9 +167,13 @@ export class SpoolLog {
     return { records, warnings };
   }
 
-  /** Appends one record and resolves once it is on disk (fdatasync). Appends run one at a time. */
-  append(payload: Uint8Array, count: number): Promise<SpoolRecord> {
-    const run = this.appending.then(() => this.appendNow(frameRecord(payload, count), count));
+  /**
+   * Appends one record (the payload's parts, joined) and resolves once it is on disk
+   * (fdatasync), with where it lies and the payload as one buffer. Appends run one at a time.
+   */
+  append(payload: readonly Uint8Array[], count: number): Promise<{ record: SpoolRecord; payload: Buffer }> {
+    const frame = frameRecord(payload, count);
+    const run = this.appending.then(async () => ({ record: await this.appendNow(frame, count), payload: frame.subarray(RECORD_HEADER_BYTES) }));
     this.appending = run.catch(() => undefined);
     return run;
   }

@@ -10,18 +10,26 @@
  * and an outage only grows the spool, up to `maxBytes` (then writes are refused: 503). The
  * spool is to a single node what JetStream is to a cluster.
  *
+ * A batch is formatted once, when it arrives, into the rows the insert will carry
+ * (`RowSink.formatRows`: TabSeparated lines stamped with the append time as `inserted_at`), and
+ * the spool keeps those bytes, on disk and for the drainer, not the events: an insert is the
+ * waiting records' bytes one after another, and no event object outlives its request (events
+ * held until their insert were promoted out of V8's young generation and made the node's GC
+ * work; packing them for the log cost more than formatting them). An event that cannot be
+ * formatted at all (properties with a BigInt, which neither the HTTP nor the WebSocket decoder
+ * lets through) goes to the inner sink's quarantine before the batch is acknowledged.
+ *
  * Records reach the inner sink in the order they were appended, never more than one insert at
  * a time, so the checkpoint is a single position. An insert that fails is retried (backoff up
  * to `retryMaxMs`) until it succeeds: every event in the spool was acknowledged. Rows the inner
  * sink refuses as data are its business (ClickHouse quarantines them in the dead-letter table).
- * Batches stay in memory for the drainer while `memoryEvents` allows; past that (a long outage)
- * their events are read back from disk when their turn comes, as after a restart.
+ * Records stay in memory for the drainer while `memoryEvents` allows; past that (a long outage)
+ * they are read back from disk when their turn comes, as after a restart.
  */
-import { decodeBatch, encodeBatch } from "../../common/batch-codec";
 import type { IngestEvent } from "../../common/event";
 import type { EventCountQuery, EventCounts } from "../../common/event-counts";
 import { backoffDelay, Sleeper } from "../../common/backoff";
-import type { Sink, SinkBacklog } from "../sink";
+import type { RowSink, Sink, SinkBacklog } from "../sink";
 import { SpoolLog, type SpoolRecord } from "./spool-log";
 
 export interface SpooledSinkLogger {
@@ -31,7 +39,7 @@ export interface SpooledSinkLogger {
 }
 
 export interface SpooledSinkOptions {
-  inner: Sink;
+  inner: RowSink;
   dir: string;
   segmentMaxBytes: number;
   /** Writes are refused while the spool holds this many bytes not yet in the inner sink. */
@@ -54,8 +62,8 @@ export interface SpooledSinkOptions {
 
 interface Waiting {
   record: SpoolRecord;
-  /** Null when the events were not kept in memory (recovered at start, or over `memoryEvents`). */
-  events: IngestEvent[] | null;
+  /** The record's rows; null when not kept in memory (recovered at start, or over `memoryEvents`). */
+  payload: Buffer | null;
   appendedAt: number;
 }
 
@@ -95,7 +103,7 @@ export class SpooledSink implements Sink {
     for (const warning of warnings) this.options.logger.error({ ...warning }, "spool segment cut back to its last whole record");
     const at = this.now();
     for (const record of records) {
-      this.waiting.push({ record, events: null, appendedAt: at });
+      this.waiting.push({ record, payload: null, appendedAt: at });
       this.waitingEvents += record.count;
     }
     if (records.length > 0) {
@@ -119,11 +127,15 @@ export class SpooledSink implements Sink {
     if (this.log.bytes >= this.options.maxBytes) {
       throw new SpoolFullError(`spool full: ${this.log.bytes} bytes wait for the ${this.name} sink (SPOOL_MAX_BYTES ${this.options.maxBytes})`);
     }
-    const record = await this.log.append(encodeBatch(events), events.length);
-    const keep = this.eventsInMemory + events.length <= this.options.memoryEvents;
-    this.waiting.push({ record, events: keep ? (events as IngestEvent[]) : null, appendedAt: this.now() });
-    this.waitingEvents += events.length;
-    if (keep) this.eventsInMemory += events.length;
+    const rows = this.options.inner.formatRows(events, this.now());
+    // Never in practice (the decoders refuse what cannot be formatted), and then durable before the ack.
+    if (rows.rejected.length > 0) await this.options.inner.quarantine(rows.rejected);
+    if (rows.rows === 0) return;
+    const { record, payload } = await this.log.append(rows.chunks, rows.rows);
+    const keep = this.eventsInMemory + rows.rows <= this.options.memoryEvents;
+    this.waiting.push({ record, payload: keep ? payload : null, appendedAt: this.now() });
+    this.waitingEvents += rows.rows;
+    if (keep) this.eventsInMemory += rows.rows;
     this.arrived?.();
   }
 
@@ -182,7 +194,7 @@ export class SpooledSink implements Sink {
           await this.options.inner.start();
           this.innerStarted = true;
         }
-        await this.options.inner.write(await this.eventsOf(taken));
+        await this.options.inner.insertRows(await this.payloadsOf(taken), taken.reduce((n, entry) => n + entry.record.count, 0));
       } catch (error) {
         this.failingSince ??= this.now();
         const retryInMs = backoffDelay(++failures, this.options.retryBaseMs ?? 100, this.options.retryMaxMs ?? 5_000, this.options.random);
@@ -205,7 +217,7 @@ export class SpooledSink implements Sink {
       this.waiting.splice(0, taken.length);
       for (const entry of taken) {
         this.waitingEvents -= entry.record.count;
-        if (entry.events) this.eventsInMemory -= entry.events.length;
+        if (entry.payload) this.eventsInMemory -= entry.record.count;
       }
     }
   }
@@ -221,14 +233,10 @@ export class SpooledSink implements Sink {
     return this.waiting.slice(0, end);
   }
 
-  private async eventsOf(taken: readonly Waiting[]): Promise<IngestEvent[]> {
-    if (taken.length === 1 && taken[0]!.events) return taken[0]!.events;
-    const events: IngestEvent[] = [];
-    for (const entry of taken) {
-      const batch = entry.events ?? decodeBatch(await this.log.read(entry.record));
-      for (const event of batch) events.push(event);
-    }
-    return events;
+  private async payloadsOf(taken: readonly Waiting[]): Promise<Buffer[]> {
+    const payloads: Buffer[] = [];
+    for (const entry of taken) payloads.push(entry.payload ?? (await this.log.read(entry.record)));
+    return payloads;
   }
 
   private wakeDrainer(): void {
