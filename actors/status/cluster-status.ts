@@ -36,6 +36,8 @@ export interface ClusterStatus {
     acceptedPerSecond: number | null;
     storedPerSecond: number | null;
     storagePendingEvents: number;
+    /** Events durable in single-process spools, not yet in ClickHouse. */
+    spooledEvents: number;
     /** Summed over consumers; each consumer counted once, however many nodes report it. */
     streamPendingMessages: number;
     forwarderQueuedEvents: number;
@@ -91,6 +93,10 @@ export function buildClusterStatus(input: ClusterStatusInput): ClusterStatus {
   }
   for (const status of reporting) {
     if (status.forwarder.circuitOpen) warnings.push(`node ${status.nodeID}: the forward target's circuit breaker is open`);
+    const spool = status.storage.spool;
+    if (spool !== null && spool.failingSeconds > 0) {
+      warnings.push(`node ${status.nodeID}: spool inserts into ClickHouse failing for ${spool.failingSeconds} s (${spool.events} events waiting in the spool)`);
+    }
   }
 
   const streamByConsumer = new Map<string, number>();
@@ -116,6 +122,7 @@ export function buildClusterStatus(input: ClusterStatusInput): ClusterStatus {
       acceptedPerSecond: sumRate((s) => s.perSecond.accepted),
       storedPerSecond: sumRate((s) => s.perSecond.stored),
       storagePendingEvents: sum((s) => s.storage.pendingEvents),
+      spooledEvents: sum((s) => s.storage.spool?.events ?? 0),
       streamPendingMessages: [...streamByConsumer.values()].reduce((a, b) => a + b, 0),
       forwarderQueuedEvents: sum((s) => s.forwarder.queuedEvents),
       activeSessionMailboxes: sum((s) => s.activeSessionMailboxes),

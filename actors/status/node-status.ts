@@ -35,7 +35,15 @@ export interface NodeStatus {
   events: { received: number; accepted: number; rejected: number; duplicates: number };
   /** Over about the last minute; null until two samples exist. */
   perSecond: { accepted: number | null; stored: number | null };
-  storage: { rows: number; commits: number; failedCommits: number; pendingEvents: number; commitP99Ms: number | null };
+  storage: {
+    rows: number;
+    commits: number;
+    failedCommits: number;
+    pendingEvents: number;
+    commitP99Ms: number | null;
+    /** A spooled ClickHouse sink's backlog (SPOOL_DIR); null on nodes without a spool. */
+    spool: { events: number; bytes: number; failingSeconds: number } | null;
+  };
   /** JetStream messages each consumer has not processed (cluster mode; empty otherwise). */
   streamPending: Record<string, number>;
   forwarder: { forwarded: number; failures: number; dropped: number; queuedEvents: number; circuitOpen: boolean };
@@ -99,6 +107,11 @@ export function buildNodeStatus(input: NodeStatusInput): NodeStatus {
       failedCommits: total(METRIC.batchesFailed),
       pendingEvents: total(METRIC.storagePending),
       commitP99Ms,
+      // The spool gauges have values only on a node whose sink has a spool.
+      spool:
+        metric(METRIC.spoolPending).length === 0
+          ? null
+          : { events: total(METRIC.spoolPending), bytes: total(METRIC.spoolBytes), failingSeconds: total(METRIC.spoolFailing) },
     },
     streamPending,
     forwarder: {

@@ -50,7 +50,10 @@ function nodeRow(node: ClusterNode): string {
     s ? `${num(s.eventLoopDelayP99Ms, 1)} ms` : "–",
     s ? num(s.perSecond.accepted) : "–",
     s ? num(s.perSecond.stored) : "–",
-    s ? `${num(s.storage.pendingEvents)} / ${num(s.storage.commitP99Ms)} ms / ${num(s.storage.failedCommits)}` : "–",
+    s
+      ? `${num(s.storage.pendingEvents)} / ${num(s.storage.commitP99Ms)} ms / ${num(s.storage.failedCommits)}` +
+        (s.storage.spool ? `<br><small>spooled ${num(s.storage.spool.events)} (${num(s.storage.spool.bytes / 1_048_576, 1)} MB)</small>` : "")
+      : "–",
     s ? `${num(s.forwarder.queuedEvents)}${s.forwarder.circuitOpen ? ' <span class="bad">circuit open</span>' : ""}` : "–",
     s ? num(s.activeSessionMailboxes) : "–",
     s ? num(s.webSocketConnections) : "–",
@@ -90,7 +93,9 @@ td:nth-child(-n+3),th{text-align:left}.bad{color:#b00020}.good{color:#1b5e20}sma
 <h1>ingest-node status</h1>
 <p>${escapeHtml(doc.mode)} · ${t.nodesReporting} of ${t.nodes} node(s) reporting · accepted ${num(t.acceptedPerSecond)} events/s · stored ${num(
     t.storedPerSecond,
-  )} events/s (last minute) · storage pending ${num(t.storagePendingEvents)} · stream backlog ${num(t.streamPendingMessages)} message(s) · forwarder queue ${num(
+  )} events/s (last minute) · storage pending ${num(t.storagePendingEvents)}${
+    doc.nodes.some((n) => n.status?.storage.spool) ? ` · spooled ${num(t.spooledEvents)}` : ""
+  } · stream backlog ${num(t.streamPendingMessages)} message(s) · forwarder queue ${num(
     t.forwarderQueuedEvents,
   )} · WebSockets ${num(t.webSocketConnections)}</p>
 ${warnings}

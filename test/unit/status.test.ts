@@ -65,7 +65,7 @@ describe("buildNodeStatus", () => {
       [METRIC.forwardCircuitOpen]: [{ value: 1 }],
     });
     expect(s.events).toEqual({ received: 0, accepted: 12, rejected: 2, duplicates: 0 });
-    expect(s.storage).toEqual({ rows: 12, commits: 0, failedCommits: 0, pendingEvents: 3, commitP99Ms: 11 });
+    expect(s.storage).toEqual({ rows: 12, commits: 0, failedCommits: 0, pendingEvents: 3, commitP99Ms: 11, spool: null });
     expect(s.streamPending).toEqual({ storage: 40, "forward-0": 2 });
     expect(s.forwarder.circuitOpen).toBe(true);
     expect(s.uptimeSeconds).toBe(60);
@@ -73,6 +73,15 @@ describe("buildNodeStatus", () => {
     expect(s.startedAt).toBe(new Date(1_000).toISOString());
     // The package's own version, read from package.json.
     expect(s.version).toMatch(/^\d+\.\d+\.\d+/);
+  });
+
+  it("reads a spool's backlog from its gauges", () => {
+    const s = nodeStatus("solo", {
+      [METRIC.spoolPending]: [{ value: 5_000 }],
+      [METRIC.spoolBytes]: [{ value: 1_250_000 }],
+      [METRIC.spoolFailing]: [{ value: 0 }],
+    });
+    expect(s.storage.spool).toEqual({ events: 5_000, bytes: 1_250_000, failingSeconds: 0 });
   });
 
   it("reports no commit p99 before any commit, and zeros for metrics that are not registered", () => {
@@ -165,6 +174,48 @@ describe("buildClusterStatus", () => {
     });
     expect(doc.totals.acceptedPerSecond).toBeNull();
     expect(doc.nodes[0]!.ringShare).toBeNull();
+  });
+
+  it("sums what spools hold and warns while a spool's inserts fail", () => {
+    const spooled = (id: string, events: number, failing: number) =>
+      nodeStatus(id, {
+        [METRIC.spoolPending]: [{ value: events }],
+        [METRIC.spoolBytes]: [{ value: events * 250 }],
+        [METRIC.spoolFailing]: [{ value: failing }],
+      });
+    const doc = buildClusterStatus({
+      nowMs: 0,
+      mode: "single-process",
+      reportedBy: "solo",
+      nodes: registry({ id: "solo" }),
+      reports: new Map([["solo", { ok: true, status: spooled("solo", 42_000, 31) }]]),
+      ringShares: new Map(),
+    });
+    expect(doc.totals.spooledEvents).toBe(42_000);
+    expect(doc.warnings).toEqual(["node solo: spool inserts into ClickHouse failing for 31 s (42000 events waiting in the spool)"]);
+    const html = renderStatusHtml(doc);
+    expect(html).toContain("spooled 42,000 (10 MB)");
+    expect(html).toContain(" · spooled 42,000 · ");
+
+    const healthy = buildClusterStatus({
+      nowMs: 0,
+      mode: "single-process",
+      reportedBy: "solo",
+      nodes: registry({ id: "solo" }),
+      reports: new Map([["solo", { ok: true, status: spooled("solo", 10, 0) }]]),
+      ringShares: new Map(),
+    });
+    expect(healthy.warnings).toEqual([]);
+    // Without a spool anywhere the page does not mention one.
+    const unspooled = buildClusterStatus({
+      nowMs: 0,
+      mode: "single-process",
+      reportedBy: "solo",
+      nodes: registry({ id: "solo" }),
+      reports: new Map([["solo", { ok: true, status: nodeStatus("solo") }]]),
+      ringShares: new Map(),
+    });
+    expect(renderStatusHtml(unspooled)).not.toContain("spooled");
   });
 });
 
