@@ -197,6 +197,18 @@ describe("ClickHouse storage in single-process mode", () => {
         5_000,
         "the spool gauge",
       );
+      // And so does the status page, with a warning once the inserts have failed for a second.
+      let status: any = null;
+      await waitFor(
+        async () => {
+          status = await (await fetch(`${node.url}/status`)).json();
+          return status.warnings.length > 0;
+        },
+        10_000,
+        "the status page's spool warning",
+      );
+      expect(status.totals.spooledEvents).toBe(500);
+      expect(status.warnings).toEqual([expect.stringMatching(/spool inserts into ClickHouse failing for \d+ s \(500 events waiting in the spool\)$/)]);
       // Acknowledged events exist only in the spool now: the node dies without a word.
       await node.kill9();
       await ch.start();
