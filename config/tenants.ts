@@ -10,9 +10,11 @@
  *     "legacy": {"silent": true}
  *   }}
  *
- * Read and validated (ajv) once at start-up; a problem names TENANTS_FILE and the JSON path.
- * Every node of a cluster must be given the same file: the rate-limiter that owns a key's bucket
- * applies the limits the calling edge sends, and validators apply their own copy of the policy.
+ * Read and validated (ajv) at start-up, and again on SIGHUP (nodes/node.ts; a file that fails
+ * then leaves the settings in use in place); a problem names TENANTS_FILE and the JSON path.
+ * Every node of a cluster must be given the same file (and the same SIGHUP): the rate-limiter
+ * that owns a key's bucket applies the limits the calling edge sends, and validators apply
+ * their own copy of the policy.
  */
 import fs from "node:fs";
 import path from "node:path";
@@ -45,6 +47,8 @@ export interface TenantSettings {
 }
 
 export interface TenantTable {
+  /** TENANTS_FILE, read again by `reloadTenantTable`; null: every tenant has the defaults. */
+  file: string | null;
   defaults: TenantSettings;
   /** Tenants named in TENANTS_FILE, with their overrides applied to the defaults. */
   byTenant: ReadonlyMap<string, TenantSettings>;
@@ -116,7 +120,12 @@ export function loadTenantTable(file: string | null, defaults: TenantSettings, s
       assertPacksExist(TENANTS_FILE_VARIABLE, schemasDir, settings.schemaPacks, `${file}: $.tenants.${tenant}.schema_packs`);
     }
   }
-  return { defaults, byTenant };
+  return { file, defaults, byTenant };
+}
+
+/** The table read again from its file (SIGHUP), with the same defaults; throws ConfigError as at start-up. */
+export function reloadTenantTable(table: TenantTable, schemasDir: string): TenantTable {
+  return loadTenantTable(table.file, table.defaults, schemasDir);
 }
 
 export function tenantSettings(table: TenantTable, tenant: string): TenantSettings {

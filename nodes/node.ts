@@ -12,6 +12,7 @@
  */
 import { ServiceBroker, type Service, type ServiceSchema } from "moleculer";
 import { ConfigError, loadConfig, type Config, type ServiceName } from "../config/env";
+import { reloadTenantTable, type TenantTable } from "../config/tenants";
 import { createLogger, type PinoLogger } from "../actors/common/logger";
 import { registerProductMetrics } from "../actors/common/metrics";
 import { PRODUCT_VERSION } from "../actors/common/product-version";
@@ -213,10 +214,20 @@ async function main(): Promise<void> {
   let stoppingBySignal = false;
   process.on("SIGTERM", onSignal);
   process.on("SIGINT", onSignal);
-  // SIGHUP: read API_KEYS_FILE again (the edge swaps its keys; nothing else restarts).
+  // SIGHUP: read API_KEYS_FILE and TENANTS_FILE again (the edge swaps its keys, the edge and the
+  // validator their tenant settings; nothing restarts). A file that fails keeps what is in use.
   process.on("SIGHUP", () => {
-    logger.info("SIGHUP: reloading API keys");
+    logger.info("SIGHUP: reloading API keys and tenant settings");
     node.broker.broadcastLocal("keys.reload");
+    if (config.tenants.file === null) return;
+    let tenants: TenantTable;
+    try {
+      tenants = reloadTenantTable(config.tenants, config.schemasDir);
+    } catch (error) {
+      logger.error({ err: error }, "tenant settings not reloaded: the settings in use stay");
+      return;
+    }
+    node.broker.broadcastLocal("tenants.reload", tenants);
   });
 }
 

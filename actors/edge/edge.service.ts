@@ -4,7 +4,7 @@
  */
 import type { ServiceBroker, ServiceSchema } from "moleculer";
 import { reloadApiKeys, type ApiKeyEntry, type Config } from "../../config/env";
-import { tenantSettings, userLimits } from "../../config/tenants";
+import { tenantSettings, userLimits, type TenantTable } from "../../config/tenants";
 import type { SessionBatch, SessionIngestResult } from "../common/event";
 import { IngestError } from "../common/errors";
 import { EVENT_COUNTS_PATH, type EventCountQuery, type EventCounts } from "../common/event-counts";
@@ -49,6 +49,9 @@ export function createEdgeService(config: Config, deps: EdgeServiceDeps): Servic
   let leaseSweeper: NodeJS.Timeout | null = null;
   let stream: StreamHandle | null = null;
   let reloadKeys: (() => void) | null = null;
+  // Tenant settings (rate limits, per-user limits, silent mode): replaced whole on SIGHUP.
+  let tenants: TenantTable = config.tenants;
+  let applyTenants: (() => void) | null = null;
 
   return {
     name: "edge",
@@ -56,6 +59,11 @@ export function createEdgeService(config: Config, deps: EdgeServiceDeps): Servic
       /** SIGHUP (nodes/node.ts): API_KEYS_FILE read again, without a restart. */
       "keys.reload"() {
         reloadKeys?.();
+      },
+      /** SIGHUP (nodes/node.ts): TENANTS_FILE read again and validated; its table. */
+      "tenants.reload"(ctx: { params: TenantTable }) {
+        tenants = ctx.params;
+        applyTenants?.();
       },
       /** A session node is leaving: route its sessions to their next owner from now on. */
       "session.draining"(ctx: { params: { nodeID: string } }) {
@@ -72,11 +80,15 @@ export function createEdgeService(config: Config, deps: EdgeServiceDeps): Servic
       const resolveLimits = (): void => {
         limitsByKey.clear();
         for (const principal of keys.principals()) {
-          const settings = tenantSettings(config.tenants, principal.tenant);
+          const settings = tenantSettings(tenants, principal.tenant);
           limitsByKey.set(principal.keyId, { ratePerSec: settings.ratePerSec, burst: settings.burst });
         }
       };
       resolveLimits();
+      applyTenants = () => {
+        resolveLimits();
+        this.logger.info({ tenants: tenants.byTenant.size }, "tenant settings reloaded");
+      };
       reloadKeys = () => {
         let entries: ApiKeyEntry[];
         try {
@@ -107,7 +119,7 @@ export function createEdgeService(config: Config, deps: EdgeServiceDeps): Servic
       );
       // Per-user buckets are this edge's own (nodes/edge/user-limiter.ts); tenants' limits are fixed at start-up.
       const users = new UserLimiter();
-      const userLimitsOf = (tenant: string) => userLimits(tenantSettings(config.tenants, tenant));
+      const userLimitsOf = (tenant: string) => userLimits(tenantSettings(tenants, tenant));
       const unauthenticated = new IpLimiter({ ratePerSec: config.unauthRatePerSec, burst: config.unauthBurst });
       leaseSweeper = setInterval(() => leases.sweep(), 5000).unref();
 
@@ -200,7 +212,7 @@ export function createEdgeService(config: Config, deps: EdgeServiceDeps): Servic
             // The real status, also for silent tenants: their drops stay visible to operators.
             metrics.increment(METRIC.requests, { route: eventRouteOf(request.url)?.path ?? UNKNOWN_ROUTE, status: String(reply.status) });
             const principal = principalOf(request);
-            if (principal && tenantSettings(config.tenants, principal.tenant).silent) return silentReply(reply);
+            if (principal && tenantSettings(tenants, principal.tenant).silent) return silentReply(reply);
             return reply;
           },
           ingest: async (request, body): Promise<HttpReply> => {

@@ -30,6 +30,11 @@ export class TokenBucket {
     this.tokens = Math.min(this.tokens, limits.burst);
   }
 
+  /** Takes `limits` when they differ from the bucket's (reloaded settings), keeping at most the new burst. */
+  adoptLimits(limits: BucketLimits): void {
+    if (limits.ratePerSec !== this.limits.ratePerSec || limits.burst !== this.limits.burst) this.setLimits(limits);
+  }
+
   available(now: number): number {
     this.refill(now);
     return this.tokens;

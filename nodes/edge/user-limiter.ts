@@ -71,6 +71,8 @@ export class UserLimiter {
       if (bucket === undefined) {
         bucket = new TokenBucket(limits, now);
         this.buckets.set(scope, id, bucket);
+      } else {
+        bucket.adoptLimits(limits); // the tenant's settings may have been reloaded (SIGHUP)
       }
       const granted = bucket.take(now, indices.length, 1).granted;
       if (granted === indices.length) continue;

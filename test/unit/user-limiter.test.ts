@@ -21,6 +21,16 @@ describe("UserLimiter", () => {
     expect(limiter.throttle("other", LIMITS, Array.from({ length: 5 }, () => ev("a")), 150)).toEqual([]);
   });
 
+  it("applies changed limits (a reloaded TENANTS_FILE) to buckets it already holds", () => {
+    const limiter = new UserLimiter();
+    expect(limiter.throttle("t", LIMITS, Array.from({ length: 3 }, () => ev("a")), 0)).toEqual([]);
+    // Burst down from 5 to 1: the 2 tokens left shrink to 1, and the refill follows the new rate.
+    const slower = { ratePerSec: 1, burst: 1 };
+    expect(limiter.throttle("t", slower, [ev("a"), ev("a")], 0)).toEqual([{ index: 1, retryAfterMs: 1000 }]);
+    expect(limiter.throttle("t", slower, [ev("a")], 500).map((t) => t.index)).toEqual([0]);
+    expect(limiter.throttle("t", slower, [ev("a")], 1000)).toEqual([]);
+  });
+
   it("counts an event without a user for its session, apart from users of the same name", () => {
     const limiter = new UserLimiter();
     const sessionOnly = Array.from({ length: 6 }, () => ev(undefined, "x"));
