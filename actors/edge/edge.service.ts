@@ -117,7 +117,7 @@ export function createEdgeService(config: Config, deps: EdgeServiceDeps): Servic
         // on an edge when traffic moves to another.
         { chunk: (key) => Math.max(1, Math.floor(limitsOf(key).ratePerSec / 20)), ttlMs: 1000 },
       );
-      // Per-user buckets are this edge's own (nodes/edge/user-limiter.ts); tenants' limits are fixed at start-up.
+      // Per-user buckets are this edge's own (nodes/edge/user-limiter.ts), with the tenant table's limits (reloaded on SIGHUP).
       const users = new UserLimiter();
       const userLimitsOf = (tenant: string) => userLimits(tenantSettings(tenants, tenant));
       const unauthenticated = new IpLimiter({ ratePerSec: config.unauthRatePerSec, burst: config.unauthBurst });
