@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readSegments } from "../../actors/storage-writer/file-sink";
 import { WsHandshakeError, WsSocket } from "../../nodes/client/ws-socket";
 import { configFileDir } from "../support/config-files";
-import { postEvents, startNodeProcess, type NodeProcess } from "../support/node-process";
+import { postEvents, startNodeProcess, untilNode, type NodeProcess } from "../support/node-process";
 
 describe("API key scopes (single-process node)", () => {
   const { dir, writeFile } = configFileDir("key-scopes-");
@@ -78,13 +78,7 @@ describe("API keys reloaded on SIGHUP", () => {
     await node?.stop();
   });
 
-  async function until(check: () => Promise<boolean>, what: string): Promise<void> {
-    const deadline = Date.now() + 5000;
-    while (!(await check())) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${node.output().slice(-2000)}`);
-      await new Promise((r) => setTimeout(r, 150));
-    }
-  }
+  const until = (check: () => Promise<boolean>, what: string) => untilNode(node, check, what);
 
   it("takes new keys, drops removed ones (closing their streams) and keeps a kept key working throughout", async () => {
     const stream = await WsSocket.connect(`ws://127.0.0.1:${node.port}/v1/stream`, { headers: { "X-API-Key": "old-key" } });

@@ -6,7 +6,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readSegments } from "../../actors/storage-writer/file-sink";
 import { configFileDir } from "../support/config-files";
-import { postEvents, startNodeProcess, type NodeProcess } from "../support/node-process";
+import { postEvents, startNodeProcess, untilNode, type NodeProcess } from "../support/node-process";
 
 describe("tenant settings reloaded on SIGHUP (single-process node)", () => {
   const { dir, writeFile } = configFileDir("tenants-reload-");
@@ -26,13 +26,7 @@ describe("tenant settings reloaded on SIGHUP (single-process node)", () => {
     await node?.stop();
   });
 
-  async function until(check: () => Promise<boolean>, what: string): Promise<void> {
-    const deadline = Date.now() + 5000;
-    while (!(await check())) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${node.output().slice(-2000)}`);
-      await new Promise((r) => setTimeout(r, 150));
-    }
-  }
+  const until = (check: () => Promise<boolean>, what: string) => untilNode(node, check, what);
 
   it("applies a new file's silent mode and privacy policy, and keeps them when the next file is broken", async () => {
     expect((await postEvents(node.url, invalid, { "X-API-Key": "acme-key" })).status).toBe(400);

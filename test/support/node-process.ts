@@ -89,3 +89,12 @@ export async function postEvents(
   }
   return { status: res.status, body: parsed, headers: res.headers };
 }
+
+/** Polls `check` until it holds; on a timeout the error carries the end of the node's output. */
+export async function untilNode(node: NodeProcess, check: () => Promise<boolean>, what: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${node.output().slice(-2000)}`);
+    await new Promise((r) => setTimeout(r, 150));
+  }
+}

@@ -183,38 +183,25 @@ describe("buildClusterStatus", () => {
         [METRIC.spoolBytes]: [{ value: events * 250 }],
         [METRIC.spoolFailing]: [{ value: failing }],
       });
-    const doc = buildClusterStatus({
-      nowMs: 0,
-      mode: "single-process",
-      reportedBy: "solo",
-      nodes: registry({ id: "solo" }),
-      reports: new Map([["solo", { ok: true, status: spooled("solo", 42_000, 31) }]]),
-      ringShares: new Map(),
-    });
+    /** The document of a single-process node that reports `status`. */
+    const soloDoc = (status: NodeStatus) =>
+      buildClusterStatus({
+        nowMs: 0,
+        mode: "single-process",
+        reportedBy: "solo",
+        nodes: registry({ id: "solo" }),
+        reports: new Map([["solo", { ok: true, status }]]),
+        ringShares: new Map(),
+      });
+    const doc = soloDoc(spooled("solo", 42_000, 31));
     expect(doc.totals.spooledEvents).toBe(42_000);
     expect(doc.warnings).toEqual(["node solo: spool inserts into ClickHouse failing for 31 s (42000 events waiting in the spool)"]);
     const html = renderStatusHtml(doc);
     expect(html).toContain("spooled 42,000 (10 MB)");
     expect(html).toContain(" · spooled 42,000 · ");
-
-    const healthy = buildClusterStatus({
-      nowMs: 0,
-      mode: "single-process",
-      reportedBy: "solo",
-      nodes: registry({ id: "solo" }),
-      reports: new Map([["solo", { ok: true, status: spooled("solo", 10, 0) }]]),
-      ringShares: new Map(),
-    });
-    expect(healthy.warnings).toEqual([]);
+    expect(soloDoc(spooled("solo", 10, 0)).warnings).toEqual([]);
     // Without a spool anywhere the page does not mention one.
-    const unspooled = buildClusterStatus({
-      nowMs: 0,
-      mode: "single-process",
-      reportedBy: "solo",
-      nodes: registry({ id: "solo" }),
-      reports: new Map([["solo", { ok: true, status: nodeStatus("solo") }]]),
-      ringShares: new Map(),
-    });
+    const unspooled = soloDoc(nodeStatus("solo"));
     expect(renderStatusHtml(unspooled)).not.toContain("spooled");
   });
 });
