@@ -18,6 +18,7 @@
  * Options: --only=ceilings,a,b,c,d,e,rss   --duration=<s> (a,b,c,e; default 20)
  *          --cpu-prof (profile the single-process node; .cpuprofile under bench/results/tmp/prof)
  *          --label=<text> (stored in the result)   --no-write (print only)
+ *          --result-json=<file> (also write the result there, with or without --no-write; compare.js reads it)
  *          --no-artillery ((d) with the open-loop generator only, without Artillery's run beside it)
  *          --no-readme (a full run, without --only, also puts its tables into README.md; this skips that)
  *          --node-env=K=V,K2=V2 (extra environment for every node, e.g. BATCH_MAX_WAIT_MS=50)
@@ -618,6 +619,7 @@ function finish(result, startedAt) {
   result.machine.loadavgAtEnd = loadAverage();
   const markdown = renderMarkdown(result);
   console.log("\n" + markdown);
+  if (typeof args["result-json"] === "string") fs.writeFileSync(args["result-json"], JSON.stringify(result, null, 2) + "\n");
   if (!args["no-write"]) {
     const stamp = startedAt.toISOString().replace(/[:]/g, "-").replace(/\.\d+Z$/, "Z");
     fs.writeFileSync(path.join(RESULTS, `${stamp}.json`), JSON.stringify(result, null, 2) + "\n");
