@@ -1,6 +1,7 @@
+import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
 import { hasServerAssignedId, SERVER_ASSIGNED_ID, type IngestEvent } from "../../actors/common/event";
-import { clockOffset, MAX_ID_LENGTH, normalizeEvent, type NormalizeContext } from "../../actors/validator/normalize";
+import { clockOffset, FIELD_ALIASES, FIELD_READERS, MAX_ID_LENGTH, normalizeEvent, type NormalizeContext } from "../../actors/validator/normalize";
 import { validateBatch, type EventCheck } from "../../actors/validator/validate-batch";
 import { SEED_000_REQUEST } from "../support/seed-requests";
 
@@ -138,6 +139,23 @@ describe("normalizeEvent: field aliases", () => {
     expect(ok({ event: "e", channel: "web" }).channel).toBe("web");
     expect(ok({ event: "e", channel: null }).channel).toBeNull();
     expect(errors({ event: "e", channel: 5 })).toEqual(["channel must be a string"]);
+  });
+});
+
+describe("FIELD_READERS", () => {
+  it("read each field's first spelling present in FIELD_ALIASES order (a present null included), for any mix of spellings", () => {
+    const fields = Object.keys(FIELD_ALIASES) as Array<keyof typeof FIELD_ALIASES>;
+    const allNames = [...new Set(fields.flatMap((f) => FIELD_ALIASES[f]))];
+    const value = fc.oneof(fc.constant(undefined), fc.constant(null), fc.string(), fc.integer(), fc.constant({}));
+    fc.assert(
+      fc.property(fc.dictionary(fc.constantFrom(...allNames, "other"), value), (raw) => {
+        for (const field of fields) {
+          const reference = FIELD_ALIASES[field].map((name) => raw[name]).find((v) => v !== undefined);
+          expect(FIELD_READERS[field](raw)).toBe(reference);
+        }
+      }),
+      { numRuns: 2000 },
+    );
   });
 });
 
