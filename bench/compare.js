@@ -19,14 +19,9 @@
 const fs = require("node:fs");
 const path = require("node:path");
 const { spawnSync } = require("node:child_process");
+const { parseArgs } = require("./lib/args");
 
-const args = Object.fromEntries(
-  process.argv.slice(2).map((a) => {
-    const arg = a.replace(/^--/, "");
-    const eq = arg.indexOf("=");
-    return eq === -1 ? [arg, true] : [arg.slice(0, eq), arg.slice(eq + 1)];
-  }),
-);
+const args = parseArgs();
 
 const RESULTS = path.join(__dirname, "results");
 const PASSED_ON = ["spool", "jetstream", "duration", "node-env", "node-args", "storage-dir"];

@@ -49,14 +49,9 @@ const servers = require("./lib/servers");
 const { renderMarkdown } = require("./lib/report");
 const { updateReadme, README } = require("./lib/readme");
 const { mountJournaledScratch, removeStaleScratch, describeFilesystem } = require("./lib/data-fs");
+const { parseArgs } = require("./lib/args");
 
-const args = Object.fromEntries(
-  process.argv.slice(2).map((a) => {
-    const arg = a.replace(/^--/, "");
-    const eq = arg.indexOf("=");
-    return eq === -1 ? [arg, true] : [arg.slice(0, eq), arg.slice(eq + 1)];
-  }),
-);
+const args = parseArgs();
 /** Extra V8/Node flags for every node process, e.g. --node-args=--max-semi-space-size=64 (space-separated). */
 const NODE_ARGS = typeof args["node-args"] === "string" ? args["node-args"].split(" ").filter(Boolean) : [];
 const NODE_ROOT = typeof args["node-root"] === "string" ? path.resolve(args["node-root"]) : servers.ROOT;
