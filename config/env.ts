@@ -146,7 +146,7 @@ export const VARIABLES: readonly VariableSpec[] = [
     description: "`key=tenant,key2=tenant2`; unset in single-process mode = key `dev` for tenant `dev` (with a warning)",
   },
   { name: "API_KEYS_FILE", default: "(unset)", description: "JSON file of more keys, plaintext or SHA-256 digests, each optionally limited to `scopes` (`ingest`, `counts`): `{\"keys\":[{\"key\"|\"sha256\":\"...\",\"tenant\":\"...\",\"scopes\":[...]}]}`" },
-  { name: "TENANTS_FILE", default: "(unset)", description: "JSON file of per-tenant settings (rates, bursts, PII policy, silent mode, schema packs) over the defaults below" },
+  { name: "TENANTS_FILE", default: "(unset)", description: "JSON file of per-tenant settings (rates, bursts, PII policy, silent mode, schema packs) over the defaults below; read again on SIGHUP" },
   { name: "FORWARD_URL", default: "(unset)", description: "HTTP endpoint the forwarder POSTs ordered JSON batches to" },
   { name: "FORWARD_SUBJECT", default: "(unset)", description: "NATS subject the forwarder publishes ordered JSON batches to (cluster mode; instead of FORWARD_URL)" },
   { name: "FORWARD_BREAKER_FAILURES", default: "5", description: "Consecutive forward failures that open the circuit breaker" },
