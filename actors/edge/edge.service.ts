@@ -147,12 +147,17 @@ export function createEdgeService(config: Config, deps: EdgeServiceDeps): Servic
       );
 
       // Past its budget a client without a valid key learns only "slow down", so guessing keys
-      // runs at UNAUTH_RATE_PER_SEC per address at most, whichever endpoint it tries them on.
-      const refuseUnauthenticated = (request: IncomingRequest): HttpReply => {
-        const slot = unauthenticated.take(clientAddress(request.remoteAddress, request.headers["x-forwarded-for"], config.trustedProxies));
-        if (slot.ok) return errorReply("unauthorized");
+      // runs at UNAUTH_RATE_PER_SEC per address at most, whichever endpoint (HTTP or WebSocket)
+      // it tries them on. Null: within the budget; else ms until the address may try again.
+      const unauthenticatedWait = (peer: string, forwardedFor: string | undefined): number | null => {
+        const slot = unauthenticated.take(clientAddress(peer, forwardedFor, config.trustedProxies));
+        if (slot.ok) return null;
         metrics.increment(METRIC.rateLimited, { scope: "ip" });
-        return errorReply("rate_limited", "Too many requests without a valid API key", slot.retryAfterMs / 1000);
+        return slot.retryAfterMs;
+      };
+      const refuseUnauthenticated = (request: IncomingRequest): HttpReply => {
+        const waitMs = unauthenticatedWait(request.remoteAddress, request.headers["x-forwarded-for"]);
+        return waitMs === null ? errorReply("unauthorized") : errorReply("rate_limited", "Too many requests without a valid API key", waitMs / 1000);
       };
 
       const outOfScope = (principal: Principal, what: string): HttpReply =>
@@ -253,12 +258,7 @@ export function createEdgeService(config: Config, deps: EdgeServiceDeps): Servic
               },
               originAllowed: (origin) => config.cors.check(origin) !== "refused",
               // The same per-address budget as HTTP: a WebSocket is no cheaper way to guess keys.
-              unauthenticated: (peer, forwardedFor) => {
-                const slot = unauthenticated.take(clientAddress(peer, forwardedFor, config.trustedProxies));
-                if (slot.ok) return null;
-                metrics.increment(METRIC.rateLimited, { scope: "ip" });
-                return slot.retryAfterMs;
-              },
+              unauthenticated: unauthenticatedWait,
               record: {
                 connections: (open) => metrics.set(METRIC.wsConnections, open),
                 frame: (outcome) => metrics.increment(METRIC.wsFrames, { outcome }),
@@ -281,6 +281,7 @@ export function createEdgeService(config: Config, deps: EdgeServiceDeps): Servic
     },
     async stopped() {
       reloadKeys = null;
+      applyTenants = null;
       if (leaseSweeper) clearInterval(leaseSweeper);
       // Before anything behind the edge stops: in-flight requests and stream batches finish and
       // get their acks. Half the shutdown budget at most; the rest is for the services after us.
