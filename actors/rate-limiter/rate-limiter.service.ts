@@ -19,14 +19,9 @@ export interface LeaseParams {
   burst?: number;
 }
 
-interface KeyBucket {
-  bucket: TokenBucket;
-  limits: BucketLimits;
-}
-
 export function createRateLimiterService(config: Config): ServiceSchema {
   const defaults: BucketLimits = { ratePerSec: config.rateLimitEventsPerSec, burst: config.rateLimitBurst };
-  const buckets = new LRUCache<string, KeyBucket>({ max: 1_000_000, updateAgeOnGet: true });
+  const buckets = new LRUCache<string, TokenBucket>({ max: 1_000_000, updateAgeOnGet: true });
 
   return {
     name: "rate-limiter",
@@ -37,16 +32,13 @@ export function createRateLimiterService(config: Config): ServiceSchema {
           const ratePerSec = ctx.params.ratePerSec ?? defaults.ratePerSec;
           const burst = ctx.params.burst ?? defaults.burst;
           const now = Date.now();
-          let entry = buckets.get(key);
-          if (!entry) {
-            entry = { bucket: new TokenBucket({ ratePerSec, burst }, now), limits: { ratePerSec, burst } };
-          } else if (entry.limits.ratePerSec !== ratePerSec || entry.limits.burst !== burst) {
-            entry.limits = { ratePerSec, burst };
-            entry.bucket.setLimits(entry.limits);
-          }
+          const limits: BucketLimits = { ratePerSec, burst };
+          let bucket = buckets.get(key);
+          if (!bucket) bucket = new TokenBucket(limits, now);
+          else bucket.adoptLimits(limits);
           // A bucket left alone for burst/rate seconds is full again, so forgetting it changes nothing.
-          buckets.set(key, entry, { ttl: Math.max(1000, Math.ceil((burst / ratePerSec) * 1000)) });
-          return entry.bucket.take(now, wanted, min);
+          buckets.set(key, bucket, { ttl: Math.max(1000, Math.ceil((burst / ratePerSec) * 1000)) });
+          return bucket.take(now, wanted, min);
         },
       },
     },
