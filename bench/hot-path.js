@@ -17,7 +17,7 @@ const { randomUUID } = require("node:crypto");
 
 const dist = path.join(__dirname, "..", "dist");
 const { loadConfig } = require(path.join(dist, "config/env.js"));
-const { parseEvents } = require(path.join(dist, "nodes/edge/decode-body.js"));
+const { parseBody } = require(path.join(dist, "nodes/edge/decode-body.js"));
 const { eventChecksFromConfig } = require(path.join(dist, "actors/validator/event-checks.js"));
 const { validateBatch } = require(path.join(dist, "actors/validator/validate-batch.js"));
 const { SessionActor } = require(path.join(dist, "actors/session/session-actor.js"));
@@ -68,7 +68,7 @@ function time(label, fn) {
 /** One pass over every body, stage by stage; returns ms per stage. */
 async function pass(actor) {
   const ms = {};
-  const decoded = time("decode", () => bodies.map((b) => parseEvents(b.toString("utf8"), limits)));
+  const decoded = time("decode", () => bodies.map((b) => parseBody(b.toString("utf8"), limits).events));
   ms.decode = decoded.ms;
   const validated = time("validate", () =>
     decoded.out.map((events) => validateBatch(events, { tenantId: "bench", receivedAt: now }, checks).accepted),

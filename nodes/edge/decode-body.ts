@@ -57,11 +57,6 @@ export interface DecodedBody {
   sentAt: number | undefined;
 }
 
-/** Parses a JSON body into its raw events (see parseBody). */
-export function parseEvents(text: string, limits: DecodeLimits): unknown[] {
-  return parseBody(text, limits).events;
-}
-
 /**
  * Parses a JSON body. Accepted shapes: {"events":[...]}, {"batch":[...]} (Segment), a bare array,
  * or a single event object. A batch object may carry `sent_at` (or Segment's `sentAt`): the
