@@ -4,13 +4,16 @@
  * Each batch is one write() of whole lines followed by fdatasync(), and the batch is reported
  * durable only after that. A segment rotates when it reaches `maxBytes` or `maxAgeMs`. A crash
  * mid-write can leave a partial last line; that batch was never acknowledged, so start-up cuts
- * every segment back to its last complete line and every line in a segment parses.
+ * every segment back to its last complete line and every line in a segment parses. A write that
+ * fails is cut back out of its segment before the batch is refused (writeDurably), so a later,
+ * shorter batch never leaves lines of a refused one behind it; a disk that fails the cut too
+ * stops the sink.
  */
 import fs from "node:fs";
 import fsp from "node:fs/promises";
 import path from "node:path";
 import type { IngestEvent } from "../common/event";
-import { syncDirectory, writeDurably } from "./durable-file";
+import { WriteNotUndoneError, syncDirectory, writeDurably } from "./durable-file";
 import type { Sink } from "./sink";
 
 export interface FileSinkOptions {
@@ -51,6 +54,8 @@ export class FileSink implements Sink {
   private segment: OpenSegment | null = null;
   private counter = 0;
   private closed = false;
+  /** Set when a refused batch's bytes could not be cut back out of its segment: no more writes. */
+  private stoppedBy: WriteNotUndoneError | null = null;
   private writing: Promise<void> = Promise.resolve();
   private readonly now: () => number;
 
@@ -72,17 +77,24 @@ export class FileSink implements Sink {
 
   private async writeNow(events: readonly IngestEvent[]): Promise<void> {
     if (this.closed) throw new Error("file sink is closed");
+    if (this.stoppedBy) throw this.stoppedBy;
     if (events.length === 0) return;
     let text = "";
     for (const event of events) text += formatEventLine(event) + "\n";
     const bytes = Buffer.from(text, "utf8");
     const segment = await this.segmentFor(bytes.length);
-    await writeDurably(segment.handle, bytes, segment.bytes);
+    try {
+      await writeDurably(segment.handle, bytes, segment.bytes, segment.file);
+    } catch (error) {
+      if (error instanceof WriteNotUndoneError) this.stoppedBy = error;
+      throw error;
+    }
     segment.bytes += bytes.length;
   }
 
   async ready(): Promise<{ ok: boolean; reason?: string }> {
     if (this.closed) return { ok: false, reason: "file sink is closed" };
+    if (this.stoppedBy) return { ok: false, reason: this.stoppedBy.message };
     try {
       await fsp.access(this.options.dir, fs.constants.W_OK);
       return { ok: true };

@@ -6,7 +6,9 @@
  * A record is [u32le payload bytes][u32le event count][u32le CRC-32 of the payload][payload]
  * (`zlib.crc32`, Node 20.15 and later: package.json's engines).
  * `append` writes one record and fdatasyncs before it resolves; a new segment's directory entry
- * is fsynced too, since fdatasync on the file does not make its name durable. A crash can leave
+ * is fsynced too, since fdatasync on the file does not make its name durable. An append that
+ * fails is cut back out of its segment before it is refused (writeDurably), so a refused record
+ * is never read back as stored; a disk that fails the cut too stops the log. A crash can leave
  * a torn record at a segment's end: it was never acknowledged, so `open` cuts the segment back
  * to its last whole record. A record whose CRC does not match (a damaged disk, not a crash) ends
  * the scan of its segment the same way, and is logged as the loss it is.
@@ -19,7 +21,7 @@
 import fsp from "node:fs/promises";
 import path from "node:path";
 import zlib from "node:zlib";
-import { syncDirectory, writeDurably } from "../durable-file";
+import { WriteNotUndoneError, syncDirectory, writeDurably } from "../durable-file";
 
 export const RECORD_HEADER_BYTES = 12;
 const SEGMENT_PATTERN = /^spool-(\d{16})\.rows$/;
@@ -111,8 +113,15 @@ export class SpoolLog {
   private checkpoint: SpoolPosition = { segment: 0, offset: 0 };
   private appending: Promise<unknown> = Promise.resolve();
   private closed = false;
+  /** Set when a refused record's bytes could not be cut back out of its segment: no more appends. */
+  private stoppedBy: WriteNotUndoneError | null = null;
 
   constructor(private readonly options: SpoolLogOptions) {}
+
+  /** Why appends are refused for good (until a restart), if they are. */
+  get failure(): string | null {
+    return this.stoppedBy?.message ?? null;
+  }
 
   /** Bytes on disk in segments not yet wholly committed. */
   get bytes(): number {
@@ -180,13 +189,19 @@ export class SpoolLog {
 
   private async appendNow(frame: Buffer, count: number): Promise<SpoolRecord> {
     if (this.closed || !this.current) throw new Error("spool log is closed");
+    if (this.stoppedBy) throw this.stoppedBy;
     if (this.current.bytes > 0 && this.current.bytes + frame.length > this.options.segmentMaxBytes) {
       await this.current.handle.close();
       await this.openSegment(this.current.segment + 1);
     }
     const segment = this.current!;
     const offset = segment.bytes;
-    await writeDurably(segment.handle, frame, offset);
+    try {
+      await writeDurably(segment.handle, frame, offset, path.join(this.options.dir, segmentName(segment.segment)));
+    } catch (error) {
+      if (error instanceof WriteNotUndoneError) this.stoppedBy = error;
+      throw error;
+    }
     segment.bytes += frame.length;
     this.sizes.set(segment.segment, segment.bytes);
     return { segment: segment.segment, offset, bytes: frame.length, count };

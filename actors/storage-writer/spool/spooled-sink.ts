@@ -140,6 +140,8 @@ export class SpooledSink implements Sink {
   }
 
   async ready(): Promise<{ ok: boolean; reason?: string }> {
+    const failure = this.log.failure;
+    if (failure !== null) return { ok: false, reason: failure };
     if (this.log.bytes >= this.options.maxBytes) {
       return { ok: false, reason: `spool full (${this.log.bytes} bytes); the ${this.name} sink is failing or behind` };
     }
