@@ -49,6 +49,27 @@ describe("ClickHouseSink against a server process", () => {
     }
   });
 
+  it("takes an insert whose answer was lost as inserted once all its rows are found, and refuses one that never arrived", async () => {
+    const proxy = await startProxy(server.httpPort);
+    const lossy = new ClickHouseSink({ url: `http://127.0.0.1:${proxy.port}`, database: DB, requestTimeoutMs: 2_000 });
+    try {
+      await lossy.start();
+      // The server commits the insert; its answer is cut off on the way back.
+      proxy.loseNextAnswer();
+      await lossy.write(makeEvents("lost-answer", 25, Date.now()));
+      expect(lossy.lostAnswers).toBe(1);
+      expect(await suite.count("tenant_id = 'lost-answer'", false)).toBe(25);
+      // The request is cut off on the way there: nothing to find, so the batch is refused.
+      proxy.dropNextRequest();
+      await expect(lossy.write(makeEvents("never-arrived", 25, Date.now()))).rejects.toThrow();
+      expect(lossy.lostAnswers).toBe(1);
+      expect(await suite.count("tenant_id = 'never-arrived'", false)).toBe(0);
+    } finally {
+      await lossy.close();
+      await proxy.close();
+    }
+  });
+
   it("rejects promptly while the server is down and succeeds after it is back", async () => {
     await server.stop();
     try {
@@ -76,20 +97,30 @@ describe("ClickHouseSink against a server process", () => {
 
 /**
  * A TCP proxy to the server that can be switched into a black hole (accepts, never answers),
- * to see what the sink does when ClickHouse hangs rather than refuses.
+ * to see what the sink does when ClickHouse hangs rather than refuses; or made to cut the next
+ * connection, after the server answered (the answer is lost) or before the request reaches it.
  */
 async function startProxy(targetPort: number): Promise<{
   port: number;
   blackhole(on: boolean): void;
+  loseNextAnswer(): void;
+  dropNextRequest(): void;
   close(): Promise<void>;
 }> {
   let hole = false;
+  let next: "lose-answer" | "drop-request" | null = null;
   const sockets = new Set<Socket>();
   const srv: Server = createServer((client) => {
     sockets.add(client);
     client.on("close", () => sockets.delete(client));
     client.on("error", () => undefined);
     if (hole) return; // hold it open, say nothing
+    const fault = next;
+    next = null;
+    if (fault === "drop-request") {
+      client.once("data", () => client.destroy());
+      return;
+    }
     const upstream = connect(targetPort, "127.0.0.1");
     sockets.add(upstream);
     upstream.on("close", () => sockets.delete(upstream));
@@ -97,7 +128,14 @@ async function startProxy(targetPort: number): Promise<{
     client.on("close", () => upstream.destroy());
     upstream.on("close", () => client.destroy());
     client.pipe(upstream);
-    upstream.pipe(client);
+    if (fault === "lose-answer") {
+      upstream.once("data", () => {
+        upstream.destroy();
+        client.destroy();
+      });
+    } else {
+      upstream.pipe(client);
+    }
   });
   await new Promise<void>((resolve) => srv.listen(0, "127.0.0.1", resolve));
   const addr = srv.address();
@@ -111,6 +149,14 @@ async function startProxy(targetPort: number): Promise<{
       hole = on;
       // Existing keep-alive connections would still forward; cut them so every new request
       // goes through the switched behaviour.
+      dropAll();
+    },
+    loseNextAnswer() {
+      next = "lose-answer";
+      dropAll();
+    },
+    dropNextRequest() {
+      next = "drop-request";
       dropAll();
     },
     async close() {

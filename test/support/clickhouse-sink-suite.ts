@@ -13,6 +13,7 @@ import {
   type ClickHouseSinkOptions,
   type RowFormatter,
 } from "../../actors/storage-writer/clickhouse/clickhouse-sink";
+import { everyRowFound, landedRowsSql, type RowKey } from "../../actors/storage-writer/clickhouse/lost-answer";
 import { MIGRATIONS, runMigrations } from "../../actors/storage-writer/clickhouse/migrations";
 import { RetentionJob } from "../../actors/storage-writer/clickhouse/retention";
 import { quoteIdentifier, quoteString } from "../../actors/storage-writer/clickhouse/sql";
@@ -236,6 +237,23 @@ export function clickHouseSinkSuite(open: () => Promise<ClickHouseTarget>): Suit
       expect(Number(c?.c)).toBe(10_000);
       // Both copies are stored (until a merge collapses them); FINAL is what hides the duplicate.
       expect(await count("tenant_id = 'bulk'", false)).toBeGreaterThanOrEqual(10_000);
+    });
+
+    it("finds a stored batch by the lookup for a lost answer, and not a batch it never stored", async () => {
+      const now = Date.now();
+      const events = makeEvents("lookup", 40, now - 2 * DAY_MS);
+      const insertedAt = now + 123;
+      const formatted = sink.formatRows(events, insertedAt);
+      await sink.insertRows(formatted.chunks, formatted.rows);
+      const keys = (batch: IngestEvent[], at: number): RowKey[] =>
+        batch.map((e) => ({ tenant_id: e.tenant_id, event_id: e.event_id, inserted_at: String(at), timestamp: e.timestamp }));
+      const stored = keys(events, insertedAt);
+      expect(everyRowFound(stored, await rows<RowKey>(landedRowsSql(DB, stored)))).toBe(true);
+      // The same events stamped by another insert, and events never sent: not found.
+      const other = keys(events, insertedAt + 1);
+      expect(everyRowFound(other, await rows<RowKey>(landedRowsSql(DB, other)))).toBe(false);
+      const never = keys(makeEvents("lookup", 3, now, "never"), insertedAt);
+      expect(everyRowFound(never, await rows<RowKey>(landedRowsSql(DB, never)))).toBe(false);
     });
 
     it("quarantines a row the server refuses (negative seq into UInt64) and inserts the rest", async () => {

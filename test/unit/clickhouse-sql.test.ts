@@ -10,13 +10,9 @@ import {
   tsvField,
 } from "../../actors/storage-writer/clickhouse/sql";
 import { expiredPartitions, partitionDayMs } from "../../actors/storage-writer/clickhouse/retention";
-import {
-  clickHouseErrorCode,
-  encodeInsertBody,
-  errorText,
-  isDataError,
-  toEventRow,
-} from "../../actors/storage-writer/clickhouse/clickhouse-sink";
+import { encodeInsertBody, toEventRow } from "../../actors/storage-writer/clickhouse/clickhouse-sink";
+import { clickHouseErrorCode, errorText, isDataError, outcomeUnknown } from "../../actors/storage-writer/clickhouse/server-errors";
+import { everyRowFound, landedRowsSql, type RowKey } from "../../actors/storage-writer/clickhouse/lost-answer";
 import { EVENT_INSERT_COLUMNS, eventsTableSql } from "../../actors/storage-writer/clickhouse/migrations";
 import type { IngestEvent } from "../../actors/common/event";
 import { referenceTsvRow } from "../support/tsv-row";
@@ -199,6 +195,19 @@ describe("ClickHouse error classification", () => {
     expect(isDataError(Object.assign(new Error("socket hang up"), { code: "ECONNRESET" }))).toBe(false);
   });
 
+  it("leaves an insert's outcome open only when the connection was made and the server gave no answer of its own", () => {
+    // A reset, a hang-up, a timeout: the server may have committed the insert.
+    expect(outcomeUnknown(Object.assign(new Error("socket hang up"), { code: "ECONNRESET" }))).toBe(true);
+    expect(outcomeUnknown(new Error("Timeout error."))).toBe(true);
+    // The server's own refusal, in either generation's shape, is definite.
+    expect(outcomeUnknown(old("Code: 241, e.displayText() = DB::Exception: Memory limit exceeded"))).toBe(false);
+    expect(outcomeUnknown(new ClickHouseError({ message: "Too many parts", code: "252", type: "TOO_MANY_PARTS" }))).toBe(false);
+    // No connection, nothing sent.
+    for (const code of ["ECONNREFUSED", "ENOTFOUND", "EHOSTUNREACH"]) {
+      expect(outcomeUnknown(Object.assign(new Error(`connect ${code}`), { code }))).toBe(false);
+    }
+  });
+
   it("formats error text the same way for both server generations", () => {
     expect(errorText(new ClickHouseError({ message: "Cannot parse input ", code: "27", type: "CANNOT_PARSE_INPUT_ASSERTION_FAILED" }))).toBe(
       "Code: 27. DB::Exception: Cannot parse input (CANNOT_PARSE_INPUT_ASSERTION_FAILED)",
@@ -373,5 +382,34 @@ describe("encodeInsertBody", () => {
 
   it("is empty for an empty batch", () => {
     expect(encodeInsertBody([], 42)).toMatchObject({ chunks: [], bytes: 0, rejected: [] });
+  });
+});
+
+describe("looking for the rows of an insert whose answer was lost", () => {
+  const day = Date.UTC(2026, 10, 22, 23, 59, 59, 999);
+  const batch: RowKey[] = [
+    { tenant_id: "t1", event_id: "a", inserted_at: "1795398294249", timestamp: day },
+    { tenant_id: "x' OR 1=1 --", event_id: "b", inserted_at: "1795398294249", timestamp: day + 1 },
+    { tenant_id: "t1", event_id: "c", inserted_at: "1795398294250", timestamp: day - 86_400_000 },
+  ];
+
+  it("asks for the batch's tenants, stamps and days, every value quoted, and never for its event ids", () => {
+    expect(landedRowsSql("ingest", batch)).toBe(
+      "SELECT tenant_id, event_id, toString(inserted_at) AS inserted_at FROM `ingest`.`events` " +
+        "WHERE tenant_id IN ('t1', 'x\\' OR 1=1 --') " +
+        "AND toString(inserted_at) IN ('1795398294249', '1795398294250') " +
+        "AND event_date >= toDate('2026-11-21') AND event_date <= toDate('2026-11-23')",
+    );
+  });
+
+  it("finds the insert only when every row is there with the insert's own stamp", () => {
+    const found = batch.map(({ tenant_id, event_id, inserted_at }) => ({ tenant_id, event_id, inserted_at }));
+    expect(everyRowFound(batch, found)).toBe(true);
+    // Rows of other inserts with the same stamp change nothing.
+    expect(everyRowFound(batch, [...found, { tenant_id: "t1", event_id: "z", inserted_at: "1795398294249" }])).toBe(true);
+    expect(everyRowFound(batch, found.slice(1))).toBe(false);
+    // The same event stored by an earlier insert is not this insert's row.
+    expect(everyRowFound(batch, [{ ...found[0]!, inserted_at: "1" }, ...found.slice(1)])).toBe(false);
+    expect(everyRowFound([], [])).toBe(false);
   });
 });

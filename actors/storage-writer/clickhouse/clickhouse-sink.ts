@@ -19,7 +19,9 @@
  * goes to `<db>.events_dead_letter` with the server's error text, and `write()` resolves, so a
  * single bad event can never block the stream. Anything else (connection refused or reset, a
  * timeout, overload, a missing table) rejects: the caller retries and JetStream keeps the
- * backlog. A row is only quarantined after failing alone with a data error, so a transient
+ * backlog. Except when the answer alone was lost (a reset or timeout after the request left):
+ * the server may have committed the insert, so the sink waits until it no longer runs and looks
+ * for its rows (lost-answer.ts); all there, it was inserted. A row is only quarantined after failing alone with a data error, so a transient
  * problem cannot push good rows into the dead-letter table. A refused INSERT wrote nothing as
  * long as the batch fits one insert block (`max_insert_block_size`, about a million rows: the
  * server parses a whole block before writing it); a bigger batch, or a retry after a partially
@@ -43,9 +45,9 @@
  */
 import { Readable } from "node:stream";
 import { inspect } from "node:util";
+import { randomUUID } from "node:crypto";
 import {
   createClient,
-  ClickHouseError,
   type ClickHouseClient,
   type ClickHouseClientConfigOptions,
   type ClickHouseSettings,
@@ -64,6 +66,8 @@ import {
 } from "./migrations";
 import { eventCountStatements, readEventCounts, type CountRow, type GroupRow } from "./event-counts-sql";
 import { assertSafeIdentifier, qualifiedName, quoteIdentifier, quoteString } from "./sql";
+import { everyRowFound, landedRowsSql, type RowKey } from "./lost-answer";
+import { errorText, isDataError, outcomeUnknown } from "./server-errors";
 import { rowFromLine, splitRows } from "./tsv-reader";
 import { ChunkWriter, FIELD_SEPARATOR, fieldBytesBound, NUMBER_BYTES_BOUND, ROW_END, writeField, writeInteger, writeJsonText } from "./tsv-writer";
 
@@ -109,75 +113,6 @@ export function toEventRow(event: IngestEvent, insertedAtMs: number): EventRow {
  * `writeEventRow`; a test can inject a formatter whose line ClickHouse refuses.
  */
 export type RowFormatter = (event: IngestEvent, insertedAtMs: number) => string;
-
-/**
- * ClickHouse error codes that mean "this input does not fit the table": retrying the same rows
- * fails the same way, and splitting the batch isolates the rows at fault. Deliberately an allow
- * list: an unknown code rejects (the caller retries) rather than quarantining good data.
- */
-const DATA_ERROR_CODES = new Set<number>([
-  6, // CANNOT_PARSE_TEXT
-  25, // CANNOT_PARSE_ESCAPE_SEQUENCE
-  26, // CANNOT_PARSE_QUOTED_STRING
-  27, // CANNOT_PARSE_INPUT_ASSERTION_FAILED
-  38, // CANNOT_PARSE_DATE
-  41, // CANNOT_PARSE_DATETIME
-  53, // TYPE_MISMATCH
-  69, // ARGUMENT_OUT_OF_BOUND
-  70, // CANNOT_CONVERT_TYPE
-  72, // CANNOT_PARSE_NUMBER
-  117, // INCORRECT_DATA (e.g. a line with too many or too few fields)
-  130, // CANNOT_READ_ARRAY_FROM_TEXT
-  131, // TOO_LARGE_STRING_SIZE
-  321, // VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE
-  349, // CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN
-]);
-
-/**
- * Code 252 is both "Too many parts" (overload: splitting makes it worse) and, on servers that
- * limit it (not 18.16), "Too many partitions for single INSERT block" (a batch spanning too many
- * days: halves succeed). Only the latter is treated as splittable.
- */
-const TOO_MANY_PARTITIONS = /too many partitions for single insert block/i;
-
-/** The ClickHouse error code of `err`, from a parsed ClickHouseError or from 18.16's text. */
-export function clickHouseErrorCode(err: unknown): number | undefined {
-  if (err instanceof ClickHouseError) {
-    const n = Number(err.code);
-    return Number.isInteger(n) ? n : undefined;
-  }
-  if (err instanceof Error) {
-    // A Node system error (ECONNREFUSED, ...) has a string `code`; it never came from the server.
-    const sys = (err as NodeJS.ErrnoException).code;
-    if (typeof sys === "string" && /^E[A-Z]/.test(sys)) return undefined;
-    const m = /^\s*Code: (\d+)[.,]/.exec(err.message);
-    if (m) return Number(m[1]);
-  }
-  return undefined;
-}
-
-/** Whether the server refused the insert because of the rows themselves (see DATA_ERROR_CODES). */
-export function isDataError(err: unknown): boolean {
-  const code = clickHouseErrorCode(err);
-  if (code === undefined) return false;
-  if (DATA_ERROR_CODES.has(code)) return true;
-  return code === 252 && err instanceof Error && TOO_MANY_PARTITIONS.test(err.message);
-}
-
-const MAX_ERROR_TEXT = 4096;
-
-/** The error text stored with a dead-lettered row; the same shape on 18.16 and new servers. */
-export function errorText(err: unknown): string {
-  let text: string;
-  if (err instanceof ClickHouseError) {
-    text = `Code: ${err.code}. DB::Exception: ${err.message.trim()} (${err.type ?? "UNKNOWN"})`;
-  } else if (err instanceof Error) {
-    text = err.message.trim();
-  } else {
-    text = String(err);
-  }
-  return text.length > MAX_ERROR_TEXT ? `${text.slice(0, MAX_ERROR_TEXT)}...` : text;
-}
 
 export interface ClickHouseSinkOptions {
   /** e.g. `http://user:password@clickhouse:8123` */
@@ -346,6 +281,8 @@ export class ClickHouseSink implements RowSink {
   rowsDeadLettered = 0;
   /** Successful INSERT requests into `events` (1 per clean batch, more while bisecting). */
   insertBatches = 0;
+  /** Inserts whose answer was lost but whose rows were all found in ClickHouse (lost-answer.ts). */
+  lostAnswers = 0;
 
   private readonly client: ClickHouseClient;
   private readonly logger: Logger;
@@ -358,6 +295,7 @@ export class ClickHouseSink implements RowSink {
   private started = false;
   private closed = false;
   private readonly inFlight = new Set<Promise<unknown>>();
+  private readonly requestTimeoutMs: number;
 
   constructor(options: ClickHouseSinkOptions) {
     assertSafeIdentifier(options.database, "ClickHouse database");
@@ -365,9 +303,9 @@ export class ClickHouseSink implements RowSink {
     this.logger = (options.logger ?? pino({ enabled: false })).child({ sink: "clickhouse" });
     this.formatRow = options.formatRow;
     this.now = options.now ?? Date.now;
-    const requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
-    this.client = createClickHouseClient(options.url, requestTimeoutMs, this.logger, options.connection);
-    this.countSettings = { max_execution_time: Math.max(1, Math.floor(requestTimeoutMs / 1000) - 1) };
+    this.requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
+    this.client = createClickHouseClient(options.url, this.requestTimeoutMs, this.logger, options.connection);
+    this.countSettings = { max_execution_time: Math.max(1, Math.floor(this.requestTimeoutMs / 1000) - 1) };
     // Explicit column list: a column added later with a DEFAULT gets it, and the line's fields
     // are matched to columns by position against this list, not against the table's order.
     this.insertSql =
@@ -484,17 +422,54 @@ export class ClickHouseSink implements RowSink {
   }
 
   private async insertChunks(chunks: readonly Buffer[]): Promise<void> {
-    // exec + raw body: @clickhouse/client's insert() only takes objects for JSON formats, and
-    // the formatted lines are what we want to send.
-    const res = await this.client.exec({
-      query: this.insertSql,
-      values: Readable.from(chunks),
-      clickhouse_settings: this.settings,
-    });
-    // The response body is empty for an INSERT; read it to the end so the socket is reusable.
-    for await (const _chunk of res.stream) {
-      // drain
+    // Our own query id: the one a lost answer is looked for by (lost-answer.ts).
+    const queryId = randomUUID();
+    try {
+      // exec + raw body: @clickhouse/client's insert() only takes objects for JSON formats, and
+      // the formatted lines are what we want to send.
+      const res = await this.client.exec({
+        query: this.insertSql,
+        query_id: queryId,
+        values: Readable.from(chunks),
+        clickhouse_settings: this.settings,
+      });
+      // The response body is empty for an INSERT; read it to the end so the socket is reusable.
+      for await (const _chunk of res.stream) {
+        // drain
+      }
+    } catch (error) {
+      if (!outcomeUnknown(error) || !(await this.landedAnyway(queryId, chunks))) throw error;
+      this.lostAnswers += 1;
+      this.logger.warn({ err: errorText(error), queryId }, "an insert's answer was lost, but every one of its rows is in ClickHouse: taken as inserted");
     }
+  }
+
+  /**
+   * Whether an insert whose answer was lost was committed all the same (lost-answer.ts): once
+   * the server no longer runs it, its rows are looked up. Any doubt is a no: the server still
+   * busy with it after a request timeout, or a lookup that fails.
+   */
+  private async landedAnyway(queryId: string, chunks: readonly Buffer[]): Promise<boolean> {
+    try {
+      const deadline = performance.now() + this.requestTimeoutMs;
+      while (await this.stillRunning(queryId)) {
+        if (performance.now() > deadline) return false;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      const batch: RowKey[] = splitRows(chunks).map((line) => {
+        const row = rowFromLine(line);
+        return { tenant_id: String(row.tenant_id), event_id: String(row.event_id), inserted_at: String(row.inserted_at), timestamp: Number(row.timestamp) };
+      });
+      return everyRowFound(batch, await this.selectRows<RowKey>(landedRowsSql(this.database, batch)));
+    } catch (error) {
+      this.logger.warn({ err: errorText(error), queryId }, "could not look up whether an insert whose answer was lost was committed; taken as failed");
+      return false;
+    }
+  }
+
+  private async stillRunning(queryId: string): Promise<boolean> {
+    const rows = await this.selectRows<{ running: string | number }>(`SELECT count() AS running FROM system.processes WHERE query_id = ${quoteString(queryId)}`);
+    return Number(rows[0]?.running) !== 0;
   }
 
   private async selectRows<T>(sql: string): Promise<T[]> {
