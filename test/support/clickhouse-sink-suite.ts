@@ -13,7 +13,7 @@ import {
   type ClickHouseSinkOptions,
   type RowFormatter,
 } from "../../actors/storage-writer/clickhouse/clickhouse-sink";
-import { everyRowFound, landedRowsSql, type RowKey } from "../../actors/storage-writer/clickhouse/lost-answer";
+import { everyRowFound, landedRowsSql, type RowKey, type StoredKey } from "../../actors/storage-writer/clickhouse/lost-answer";
 import { MIGRATIONS, runMigrations } from "../../actors/storage-writer/clickhouse/migrations";
 import { RetentionJob } from "../../actors/storage-writer/clickhouse/retention";
 import { quoteIdentifier, quoteString } from "../../actors/storage-writer/clickhouse/sql";
@@ -248,12 +248,12 @@ export function clickHouseSinkSuite(open: () => Promise<ClickHouseTarget>): Suit
       const keys = (batch: IngestEvent[], at: number): RowKey[] =>
         batch.map((e) => ({ tenant_id: e.tenant_id, event_id: e.event_id, inserted_at: String(at), timestamp: e.timestamp }));
       const stored = keys(events, insertedAt);
-      expect(everyRowFound(stored, await rows<RowKey>(landedRowsSql(DB, stored)))).toBe(true);
+      expect(everyRowFound(stored, await rows<StoredKey>(landedRowsSql(DB, stored)))).toBe(true);
       // The same events stamped by another insert, and events never sent: not found.
       const other = keys(events, insertedAt + 1);
-      expect(everyRowFound(other, await rows<RowKey>(landedRowsSql(DB, other)))).toBe(false);
+      expect(everyRowFound(other, await rows<StoredKey>(landedRowsSql(DB, other)))).toBe(false);
       const never = keys(makeEvents("lookup", 3, now, "never"), insertedAt);
-      expect(everyRowFound(never, await rows<RowKey>(landedRowsSql(DB, never)))).toBe(false);
+      expect(everyRowFound(never, await rows<StoredKey>(landedRowsSql(DB, never)))).toBe(false);
     });
 
     it("quarantines a row the server refuses (negative seq into UInt64) and inserts the rest", async () => {

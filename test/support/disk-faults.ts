@@ -2,10 +2,10 @@
  * Disk errors on real files: handles opened through `fs/promises` while this is installed are
  * the real ones, except that fdatasync and ftruncate fail with EIO while the counts last. No
  * filesystem here fails an fdatasync on demand, and a refused batch's bytes are only at stake
- * when one does.
+ * when one does. The real `open` is back once the test that installed them ends.
  */
 import fsp from "node:fs/promises";
-import { vi } from "vitest";
+import { onTestFinished, vi } from "vitest";
 
 export interface DiskFaults {
   /** The next this many fdatasyncs fail. */
@@ -18,8 +18,8 @@ function eio(call: string): NodeJS.ErrnoException {
   return Object.assign(new Error(`EIO: i/o error, ${call}`), { code: "EIO", errno: -5, syscall: call });
 }
 
-/** Installs the faults for files whose path `affects`; `restore` puts the real `open` back. */
-export function injectDiskFaults(affects: (file: string) => boolean): { faults: DiskFaults; restore: () => void } {
+/** Installs the faults for files whose path `affects`, for the rest of the running test. */
+export function injectDiskFaults(affects: (file: string) => boolean): DiskFaults {
   const faults: DiskFaults = { datasyncFailures: 0, truncateFailures: 0 };
   const realOpen = fsp.open.bind(fsp);
   const spy = vi.spyOn(fsp, "open").mockImplementation(async (...args: Parameters<typeof fsp.open>) => {
@@ -43,5 +43,6 @@ export function injectDiskFaults(affects: (file: string) => boolean): { faults: 
     };
     return handle;
   });
-  return { faults, restore: () => spy.mockRestore() };
+  onTestFinished(() => spy.mockRestore());
+  return faults;
 }

@@ -12,7 +12,7 @@ import {
 import { expiredPartitions, partitionDayMs } from "../../actors/storage-writer/clickhouse/retention";
 import { encodeInsertBody, toEventRow } from "../../actors/storage-writer/clickhouse/clickhouse-sink";
 import { clickHouseErrorCode, errorText, isDataError, outcomeUnknown } from "../../actors/storage-writer/clickhouse/server-errors";
-import { everyRowFound, landedRowsSql, type RowKey } from "../../actors/storage-writer/clickhouse/lost-answer";
+import { everyRowFound, landedRowsSql, rowKeysOf, type RowKey } from "../../actors/storage-writer/clickhouse/lost-answer";
 import { EVENT_INSERT_COLUMNS, eventsTableSql } from "../../actors/storage-writer/clickhouse/migrations";
 import type { IngestEvent } from "../../actors/common/event";
 import { referenceTsvRow } from "../support/tsv-row";
@@ -399,6 +399,24 @@ describe("looking for the rows of an insert whose answer was lost", () => {
         "WHERE tenant_id IN ('t1', 'x\\' OR 1=1 --') " +
         "AND toString(inserted_at) IN ('1795398294249', '1795398294250') " +
         "AND event_date >= toDate('2026-11-21') AND event_date <= toDate('2026-11-23')",
+    );
+  });
+
+  it("reads the keys back from the rows the insert carried, escapes undone", () => {
+    const events: IngestEvent[] = ["plain", "tab\there", "line\nfeed \\ back"].map((tenant, i) => ({
+      tenant_id: tenant,
+      event_id: `id\t${i}`,
+      event_name: "click",
+      session_id: "s",
+      seq: i,
+      user_id: null,
+      channel: null,
+      timestamp: day + i,
+      received_at: day + i,
+      properties: {},
+    }));
+    expect(rowKeysOf(encodeInsertBody(events, 1795398294249).chunks)).toEqual(
+      events.map((e) => ({ tenant_id: e.tenant_id, event_id: e.event_id, inserted_at: "1795398294249", timestamp: e.timestamp })),
     );
   });
 

@@ -13,7 +13,7 @@ import {
   type FileSinkOptions,
 } from "../../actors/storage-writer/file-sink";
 import { WriteNotUndoneError } from "../../actors/storage-writer/durable-file";
-import { injectDiskFaults } from "../support/disk-faults";
+import { injectDiskFaults, type DiskFaults } from "../support/disk-faults";
 
 const T0 = Date.UTC(2024, 0, 15, 10, 30, 45, 123);
 
@@ -313,42 +313,35 @@ describe("FileSink repair of a partial last line", () => {
 });
 
 describe("FileSink when the disk fails a write", () => {
-  const segmentFiles = (file: string) => file.endsWith(SEGMENT_SUFFIX);
+  /** A started sink whose segment holds one line, on a disk that fails while `faults` say so. */
+  async function sinkWithALine(): Promise<{ s: FileSink; faults: DiskFaults }> {
+    const faults = injectDiskFaults((file) => file.endsWith(SEGMENT_SUFFIX));
+    const s = sink();
+    await s.start();
+    await s.write([fixed(1000)]);
+    return { s, faults };
+  }
 
   it("cuts a refused batch back out, so a later, shorter batch leaves none of its lines behind", async () => {
-    const { faults, restore } = injectDiskFaults(segmentFiles);
-    try {
-      const s = sink();
-      await s.start();
-      await s.write([fixed(1000)]);
-      faults.datasyncFailures = 1;
-      await expect(s.write([fixed(1001), fixed(1002), fixed(1003)])).rejects.toThrow(/EIO/);
-      await s.write([fixed(1004)]);
-      // Without the cut, the shorter batch overwrote only the refused one's first line: 1002 and 1003 read as stored.
-      expect(await readSegments(dir)).toEqual([row(fixed(1000)), row(fixed(1004))]);
-      expect(await s.ready()).toEqual({ ok: true });
-    } finally {
-      restore();
-    }
+    const { s, faults } = await sinkWithALine();
+    faults.datasyncFailures = 1;
+    await expect(s.write([fixed(1001), fixed(1002), fixed(1003)])).rejects.toThrow(/EIO/);
+    await s.write([fixed(1004)]);
+    // Without the cut, the shorter batch overwrote only the refused one's first line: 1002 and 1003 read as stored.
+    expect(await readSegments(dir)).toEqual([row(fixed(1000)), row(fixed(1004))]);
+    expect(await s.ready()).toEqual({ ok: true });
   });
 
   it("stops taking writes when the refused batch cannot be cut back out, and says why", async () => {
-    const { faults, restore } = injectDiskFaults(segmentFiles);
-    try {
-      const s = sink();
-      await s.start();
-      await s.write([fixed(1000)]);
-      faults.datasyncFailures = 1;
-      faults.truncateFailures = 1;
-      const refused = await s.write([fixed(1001), fixed(1002)]).catch((error: unknown) => error);
-      expect(refused).toBeInstanceOf(WriteNotUndoneError);
-      expect((refused as WriteNotUndoneError).message).toMatch(/a write failed \(EIO: i\/o error, fdatasync\) and cutting its bytes back out failed too \(EIO: i\/o error, ftruncate\)/);
-      // The disk works again, but what follows the refused batch's bytes would be read with them.
-      await expect(s.write([fixed(1003)])).rejects.toBe(refused);
-      expect(await s.ready()).toEqual({ ok: false, reason: (refused as Error).message });
-    } finally {
-      restore();
-    }
+    const { s, faults } = await sinkWithALine();
+    faults.datasyncFailures = 1;
+    faults.truncateFailures = 1;
+    const refused = await s.write([fixed(1001), fixed(1002)]).catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(WriteNotUndoneError);
+    expect((refused as WriteNotUndoneError).message).toMatch(/a write failed \(EIO: i\/o error, fdatasync\) and cutting its bytes back out failed too \(EIO: i\/o error, ftruncate\)/);
+    // The disk works again, but what follows the refused batch's bytes would be read with them.
+    await expect(s.write([fixed(1003)])).rejects.toBe(refused);
+    expect(await s.ready()).toEqual({ ok: false, reason: (refused as Error).message });
   });
 });
 

@@ -14,7 +14,7 @@ import type { FormattedRows, RejectedRow, RowSink } from "../../actors/storage-w
 import { CHECKPOINT_FILE, RECORD_HEADER_BYTES, SpoolLog, frameRecord, scanRecords, segmentName } from "../../actors/storage-writer/spool/spool-log";
 import { SpoolFullError, SpooledSink, type SpooledSinkOptions } from "../../actors/storage-writer/spool/spooled-sink";
 import { WriteNotUndoneError } from "../../actors/storage-writer/durable-file";
-import { injectDiskFaults } from "../support/disk-faults";
+import { injectDiskFaults, type DiskFaults } from "../support/disk-faults";
 
 function ev(i: number): IngestEvent {
   return {
@@ -123,33 +123,33 @@ describe("SpoolLog", () => {
     await again.close();
   });
 
-  it("cuts a failed append back out of its segment, so a restart never reads the refused record", async () => {
-    const { faults, restore } = injectDiskFaults((file) => file.endsWith(".rows"));
-    try {
+  describe("when the disk fails an append", () => {
+    /** An open log on a disk that fails while the returned faults say so. */
+    async function logOnFailingDisk(): Promise<{ log: SpoolLog; faults: DiskFaults }> {
+      const faults = injectDiskFaults((file) => file.endsWith(".rows"));
       const log = new SpoolLog({ dir, segmentMaxBytes: 1 << 20 });
       await log.open();
+      return { log, faults };
+    }
+
+    it("cuts the failed append back out of its segment, so a restart never reads the refused record", async () => {
+      const { log, faults } = await logOnFailingDisk();
       const { record: first } = await log.append(rowsOf(evs(0, 2)), 2);
       faults.datasyncFailures = 1;
       await expect(log.append(rowsOf(evs(2, 4)), 4)).rejects.toThrow(/EIO/);
       expect(log.bytes).toBe(first.bytes);
       expect(log.failure).toBeNull();
       await log.close();
-    } finally {
-      restore();
-    }
-    // Without the cut, the refused record lay whole (and with a good CRC) at the segment's end.
-    const again = new SpoolLog({ dir, segmentMaxBytes: 1 << 20 });
-    const opened = await again.open();
-    expect(opened).toEqual({ records: [expect.objectContaining({ offset: 0, count: 2 })], warnings: [] });
-    expect(idsIn([await again.read(opened.records[0]!)])).toEqual(["e-0", "e-1"]);
-    await again.close();
-  });
+      // Without the cut, the refused record lay whole (and with a good CRC) at the segment's end.
+      const again = new SpoolLog({ dir, segmentMaxBytes: 1 << 20 });
+      const opened = await again.open();
+      expect(opened).toEqual({ records: [first], warnings: [] });
+      expect(idsIn([await again.read(first)])).toEqual(["e-0", "e-1"]);
+      await again.close();
+    });
 
-  it("stops appending when a failed append cannot be cut back out, and says why", async () => {
-    const { faults, restore } = injectDiskFaults((file) => file.endsWith(".rows"));
-    try {
-      const log = new SpoolLog({ dir, segmentMaxBytes: 1 << 20 });
-      await log.open();
+    it("stops appending when the failed append cannot be cut back out, and says why", async () => {
+      const { log, faults } = await logOnFailingDisk();
       faults.datasyncFailures = 1;
       faults.truncateFailures = 1;
       const refused = await log.append(rowsOf(evs(0, 3)), 3).catch((error: unknown) => error);
@@ -158,9 +158,7 @@ describe("SpoolLog", () => {
       // The disk answers again, but a record behind the refused one's bytes would be read with them.
       await expect(log.append(rowsOf(evs(3, 1)), 1)).rejects.toBe(refused);
       await log.close();
-    } finally {
-      restore();
-    }
+    });
   });
 
   it("refuses a checkpoint it cannot read rather than replay from a guess", async () => {
@@ -344,19 +342,15 @@ describe("SpooledSink", () => {
   });
 
   it("is not ready, and refuses writes, once its log could not cut a failed append back out", async () => {
-    const { faults, restore } = injectDiskFaults((file) => file.endsWith(".rows"));
-    try {
-      const sink = await spooled(new MemorySink());
-      faults.datasyncFailures = 1;
-      faults.truncateFailures = 1;
-      await expect(sink.write(evs(0, 2))).rejects.toBeInstanceOf(WriteNotUndoneError);
-      const state = await sink.ready();
-      expect(state.ok).toBe(false);
-      expect(state.reason).toMatch(/cutting its bytes back out failed too/);
-      await expect(sink.write(evs(2, 1))).rejects.toBeInstanceOf(WriteNotUndoneError);
-    } finally {
-      restore();
-    }
+    const faults = injectDiskFaults((file) => file.endsWith(".rows"));
+    const sink = await spooled(new MemorySink());
+    faults.datasyncFailures = 1;
+    faults.truncateFailures = 1;
+    await expect(sink.write(evs(0, 2))).rejects.toBeInstanceOf(WriteNotUndoneError);
+    const state = await sink.ready();
+    expect(state.ok).toBe(false);
+    expect(state.reason).toMatch(/cutting its bytes back out failed too/);
+    await expect(sink.write(evs(2, 1))).rejects.toBeInstanceOf(WriteNotUndoneError);
   });
 
   it("reads batches back from disk when they were not kept in memory", async () => {

@@ -66,7 +66,7 @@ import {
 } from "./migrations";
 import { eventCountStatements, readEventCounts, type CountRow, type GroupRow } from "./event-counts-sql";
 import { assertSafeIdentifier, qualifiedName, quoteIdentifier, quoteString } from "./sql";
-import { everyRowFound, landedRowsSql, type RowKey } from "./lost-answer";
+import { everyRowFound, landedRowsSql, rowKeysOf, type StoredKey } from "./lost-answer";
 import { errorText, isDataError, outcomeUnknown } from "./server-errors";
 import { rowFromLine, splitRows } from "./tsv-reader";
 import { ChunkWriter, FIELD_SEPARATOR, fieldBytesBound, NUMBER_BYTES_BOUND, ROW_END, writeField, writeInteger, writeJsonText } from "./tsv-writer";
@@ -456,11 +456,8 @@ export class ClickHouseSink implements RowSink {
         if (performance.now() > deadline) return false;
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
-      const batch: RowKey[] = splitRows(chunks).map((line) => {
-        const row = rowFromLine(line);
-        return { tenant_id: String(row.tenant_id), event_id: String(row.event_id), inserted_at: String(row.inserted_at), timestamp: Number(row.timestamp) };
-      });
-      return everyRowFound(batch, await this.selectRows<RowKey>(landedRowsSql(this.database, batch)));
+      const batch = rowKeysOf(chunks);
+      return everyRowFound(batch, await this.selectRows<StoredKey>(landedRowsSql(this.database, batch)));
     } catch (error) {
       this.logger.warn({ err: errorText(error), queryId }, "could not look up whether an insert whose answer was lost was committed; taken as failed");
       return false;

@@ -13,6 +13,7 @@
  */
 import { EVENTS_TABLE } from "./migrations";
 import { qualifiedName, quoteString } from "./sql";
+import { rowFromLine, splitRows } from "./tsv-reader";
 
 /** A row as the lookup compares it: the sorting key plus the insert's own stamp. */
 export interface RowKey {
@@ -23,6 +24,17 @@ export interface RowKey {
   /** The event's time, epoch ms: only narrows the partitions the lookup reads. */
   timestamp: number;
 }
+
+/** The keys of the rows an insert carried (its TabSeparated chunks, read back). */
+export function rowKeysOf(chunks: readonly Buffer[]): RowKey[] {
+  return splitRows(chunks).map((line) => {
+    const row = rowFromLine(line);
+    return { tenant_id: String(row.tenant_id), event_id: String(row.event_id), inserted_at: String(row.inserted_at), timestamp: Number(row.timestamp) };
+  });
+}
+
+/** A row as the lookup returns it. */
+export type StoredKey = Pick<RowKey, "tenant_id" | "event_id" | "inserted_at">;
 
 const DAY_MS = 86_400_000;
 
@@ -53,10 +65,10 @@ export function landedRowsSql(database: string, rows: readonly RowKey[]): string
   );
 }
 
-const keyOf = (r: Pick<RowKey, "tenant_id" | "event_id" | "inserted_at">): string => `${r.tenant_id}\u0000${r.event_id}\u0000${r.inserted_at}`;
+const keyOf = (r: StoredKey): string => `${r.tenant_id}\u0000${r.event_id}\u0000${r.inserted_at}`;
 
 /** Whether every row of the batch is among those the lookup found. */
-export function everyRowFound(batch: readonly RowKey[], found: ReadonlyArray<Pick<RowKey, "tenant_id" | "event_id" | "inserted_at">>): boolean {
+export function everyRowFound(batch: readonly RowKey[], found: readonly StoredKey[]): boolean {
   if (batch.length === 0) return false;
   const present = new Set(found.map(keyOf));
   return batch.every((r) => present.has(keyOf(r)));
