@@ -447,30 +447,32 @@ export class ClickHouseSink implements RowSink {
   /**
    * Whether an insert whose answer was lost was committed all the same (lost-answer.ts): once
    * the server no longer runs it, its rows are looked up. Any doubt is a no: the server still
-   * busy with it after a request timeout, or a lookup that fails.
+   * busy with it, or a lookup that fails. The whole look takes at most one request timeout (a
+   * hung server would otherwise hold the refusal back by one more per query).
    */
   private async landedAnyway(queryId: string, chunks: readonly Buffer[]): Promise<boolean> {
+    const deadline = AbortSignal.timeout(this.requestTimeoutMs);
     try {
-      const deadline = performance.now() + this.requestTimeoutMs;
-      while (await this.stillRunning(queryId)) {
-        if (performance.now() > deadline) return false;
+      while (await this.stillRunning(queryId, deadline)) {
+        if (deadline.aborted) return false;
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
       const batch = rowKeysOf(chunks);
-      return everyRowFound(batch, await this.selectRows<StoredKey>(landedRowsSql(this.database, batch)));
+      return everyRowFound(batch, await this.selectRows<StoredKey>(landedRowsSql(this.database, batch), deadline));
     } catch (error) {
       this.logger.warn({ err: errorText(error), queryId }, "could not look up whether an insert whose answer was lost was committed; taken as failed");
       return false;
     }
   }
 
-  private async stillRunning(queryId: string): Promise<boolean> {
-    const rows = await this.selectRows<{ running: string | number }>(`SELECT count() AS running FROM system.processes WHERE query_id = ${quoteString(queryId)}`);
+  private async stillRunning(queryId: string, deadline: AbortSignal): Promise<boolean> {
+    const sql = `SELECT count() AS running FROM system.processes WHERE query_id = ${quoteString(queryId)}`;
+    const rows = await this.selectRows<{ running: string | number }>(sql, deadline);
     return Number(rows[0]?.running) !== 0;
   }
 
-  private async selectRows<T>(sql: string): Promise<T[]> {
-    const rs = await this.client.query({ query: sql, format: "JSONEachRow", clickhouse_settings: this.countSettings });
+  private async selectRows<T>(sql: string, abortSignal?: AbortSignal): Promise<T[]> {
+    const rs = await this.client.query({ query: sql, format: "JSONEachRow", clickhouse_settings: this.countSettings, abort_signal: abortSignal });
     return rs.json<T>();
   }
 
