@@ -21,8 +21,9 @@
  * timeout, overload, a missing table) rejects: the caller retries and JetStream keeps the
  * backlog. Except when the answer alone was lost (a reset or timeout after the request left):
  * the server may have committed the insert, so the sink waits until it no longer runs and looks
- * for its rows (lost-answer.ts); all there, it was inserted. A row is only quarantined after failing alone with a data error, so a transient
- * problem cannot push good rows into the dead-letter table. A refused INSERT wrote nothing as
+ * for its rows (lost-answer.ts); all there, it was inserted. A row is only quarantined after
+ * failing alone with a data error, so a transient problem cannot push good rows into the
+ * dead-letter table. A refused INSERT wrote nothing as
  * long as the batch fits one insert block (`max_insert_block_size`, about a million rows: the
  * server parses a whole block before writing it); a bigger batch, or a retry after a partially
  * bisected one, can insert some rows twice: duplicates, hidden by `FINAL` like any redelivery.
