@@ -160,7 +160,7 @@ export const VARIABLES: readonly VariableSpec[] = [
   { name: "SPOOL_INSERT_MAX_EVENTS", default: "20000", description: "Spool: most events in one ClickHouse insert" },
   { name: "SPOOL_INSERT_WAIT_MS", default: "200", description: "Spool: an insert starts this long after the oldest waiting batch was spooled, or sooner at SPOOL_INSERT_MAX_EVENTS" },
   { name: "SPOOL_MEMORY_EVENTS", default: "100000", description: "Spool: events also kept in memory for their insert; beyond, they are read back from disk" },
-  { name: "SEGMENT_MAX_BYTES", default: "67108864", description: "File sink and spool: rotate a segment at this size" },
+  { name: "SEGMENT_MAX_BYTES", default: "67108864", description: "File sink and spool: rotate a segment at this size (the spool writes each segment at this size ahead of use)" },
   { name: "SEGMENT_MAX_AGE_MS", default: "300000", description: "File sink: rotate a segment at this age" },
   { name: "MAX_BODY_BYTES", default: "524288", description: "Largest accepted request body (413 above)" },
   { name: "MAX_EVENTS_PER_BATCH", default: "1000", description: "Most events in one request (413 above)" },

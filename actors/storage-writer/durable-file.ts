@@ -27,8 +27,7 @@ function describe(error: unknown): string {
 }
 
 /**
- * Writes all of `bytes` at `position` (a write may take fewer bytes than asked), then
- * fdatasyncs. A failure refuses the batch, so its bytes must not stay in the file: some may
+ * Writes all of `bytes` at `position`, then fdatasyncs. A failure refuses the batch, so its bytes must not stay in the file: some may
  * have reached it (a write that got partway, a datasync that failed after the write), and a
  * later, shorter write at the same place would leave whole records or lines of the refused
  * batch behind itself, or a restart would read them. The file is cut back to `position`, and
@@ -37,11 +36,7 @@ function describe(error: unknown): string {
  */
 export async function writeDurably(handle: fsp.FileHandle, bytes: Uint8Array, position: number, file: string): Promise<void> {
   try {
-    let written = 0;
-    while (written < bytes.length) {
-      const { bytesWritten } = await handle.write(bytes, written, bytes.length - written, position + written);
-      written += bytesWritten;
-    }
+    await writeFully(handle, bytes, position);
     await handle.datasync();
   } catch (writeError) {
     try {
@@ -52,6 +47,12 @@ export async function writeDurably(handle: fsp.FileHandle, bytes: Uint8Array, po
     }
     throw writeError;
   }
+}
+
+/** Writes all of `bytes` at `position`: a write may take fewer bytes than asked. */
+export async function writeFully(handle: fsp.FileHandle, bytes: Uint8Array, position: number): Promise<void> {
+  let written = 0;
+  while (written < bytes.length) written += (await handle.write(bytes, written, bytes.length - written, position + written)).bytesWritten;
 }
 
 /** Makes a new file's directory entry durable: fdatasync on the file does not, so an fsynced batch could vanish with its name. */

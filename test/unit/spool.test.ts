@@ -69,8 +69,34 @@ describe("scanRecords", () => {
       expect(torn.problem).toMatch(/torn/);
     }
     const damaged = Buffer.from(both);
-    damaged[a.length + RECORD_HEADER_BYTES + 4]! ^= 0xff;
-    expect(scanRecords(damaged, 7, 0)).toMatchObject({ end: a.length, problem: "record fails its CRC" });
+    damaged[RECORD_HEADER_BYTES + 4]! ^= 0xff;
+    expect(scanRecords(damaged, 7, 0)).toEqual({ records: [], end: 0, problem: "record fails its CRC" });
+  });
+
+  it("ends cleanly where a segment written ahead still holds zeros, and cuts an append a crash left half in them", () => {
+    const a = frameRecord(rowsOf(evs(0, 2)), 2);
+    const b = frameRecord(rowsOf(evs(2, 3)), 3);
+    const segment = Buffer.alloc(4096);
+    a.copy(segment, 0);
+    b.copy(segment, a.length);
+    expect(scanRecords(segment, 7, 0)).toEqual({
+      records: [
+        { segment: 7, offset: 0, bytes: a.length, count: 2 },
+        { segment: 7, offset: a.length, bytes: b.length, count: 3 },
+      ],
+      end: a.length + b.length,
+    });
+    expect(scanRecords(Buffer.alloc(4096), 7, 0)).toEqual({ records: [], end: 0 });
+    // b's header and the start of its rows reached the disk, the rest of it did not.
+    const torn = Buffer.alloc(4096);
+    a.copy(torn, 0);
+    b.subarray(0, RECORD_HEADER_BYTES + 10).copy(torn, a.length);
+    expect(scanRecords(torn, 7, 0)).toMatchObject({ end: a.length, problem: /^last record incomplete/ });
+    expect(scanRecords(torn, 7, 0).records).toHaveLength(1);
+    // Pages written out of order: b's rows without its header. Not zeros, so not the clean end.
+    const headless = Buffer.from(segment);
+    headless.fill(0, a.length, a.length + RECORD_HEADER_BYTES);
+    expect(scanRecords(headless, 7, 0)).toMatchObject({ end: a.length, problem: "record header without events" });
   });
 });
 
@@ -96,6 +122,35 @@ describe("SpoolLog", () => {
     // Appends go to a new segment.
     const { record: third } = await again.append(rowsOf(evs(6, 1)), 1);
     expect(third.segment).toBe(first.segment + 1);
+    await again.close();
+  });
+
+  it("writes each segment ahead in full, so appends leave its size alone, and prepares the next one", async () => {
+    const size = 64 * 1024;
+    const log = new SpoolLog({ dir, segmentMaxBytes: size });
+    await log.open();
+    const [first] = await segmentFiles();
+    expect((await fsp.stat(path.join(dir, first!))).size).toBe(size);
+    const records = [];
+    for (let i = 0; i < 3; i++) records.push((await log.append(rowsOf(evs(i * 4, 4)), 4)).record);
+    expect((await fsp.stat(path.join(dir, first!))).size).toBe(size);
+    expect(log.bytes).toBe(records.reduce((n, r) => n + r.bytes, 0));
+    await log.close();
+    const next = `${segmentName(records[0]!.segment + 1)}.next`;
+    expect((await fsp.readdir(dir)).sort()).toEqual([first, next]);
+    expect((await fsp.readFile(path.join(dir, next))).equals(Buffer.alloc(size))).toBe(true);
+
+    // A restart reads the records up to the zeros, without a warning, and drops the unused prepared segment.
+    const again = new SpoolLog({ dir, segmentMaxBytes: size });
+    expect(await again.open()).toEqual({ records, warnings: [] });
+    expect(await fsp.readdir(dir)).not.toContain(next);
+    // Filling a segment moves appends to the one prepared for it, full-size from the start.
+    const second = records[0]!.segment + 1;
+    let last = (await again.append(rowsOf(evs(0, 40)), 40)).record;
+    expect(last.segment).toBe(second);
+    while (last.segment === second) last = (await again.append(rowsOf(evs(0, 40)), 40)).record;
+    expect(last.segment).toBe(second + 1);
+    for (const segment of [second, second + 1]) expect((await fsp.stat(path.join(dir, segmentName(segment)))).size).toBe(size);
     await again.close();
   });
 
@@ -371,6 +426,7 @@ describe("SpooledSink", () => {
     expect(inner.quarantined.map((r) => [r.event_id, r.error.startsWith("cannot format row")])).toEqual([["e-1", true]]);
     await until(() => inner.stored.length === 2);
     expect(inner.stored).toEqual(["e-0", "e-2"]);
+    await until(() => sink.backlog().events === 0);
 
     // Where the quarantine cannot take it, the write fails (the client is not acknowledged) and spools nothing.
     inner.quarantineFails = true;
