@@ -6,9 +6,10 @@
  * A record is [u32le payload bytes][u32le event count][u32le CRC-32 of the payload][payload]
  * (`zlib.crc32`, Node 20.15 and later: package.json's engines).
  * `append` writes one record and fdatasyncs before it resolves; a new segment's directory entry
- * is fsynced too, since fdatasync on the file does not make its name durable. An append that
- * fails is cut back out of its segment before it is refused (writeDurably), so a refused record
- * is never read back as stored; a disk that fails the cut too stops the log. A crash can leave
+ * is fsynced too, since fdatasync on the file does not make its name durable. Appends are
+ * written one after another and share fdatasyncs (segment-appender.ts); one that fails is cut
+ * back out of its segment before it is refused, so a refused record is never read back as
+ * stored; a disk that fails the cut too stops the log. A crash can leave
  * a torn record at a segment's end: it was never acknowledged, so `open` cuts the segment back
  * to its last whole record. A record whose CRC does not match (a damaged disk, not a crash) ends
  * the scan of its segment the same way, and is logged as the loss it is.
@@ -29,7 +30,8 @@
 import fsp from "node:fs/promises";
 import path from "node:path";
 import zlib from "node:zlib";
-import { WriteNotUndoneError, syncDirectory, writeDurably, writeFully } from "../durable-file";
+import { syncDirectory, writeFully } from "../durable-file";
+import { SegmentAppender, type PlacedWrite } from "./segment-appender";
 
 export const RECORD_HEADER_BYTES = 12;
 const SEGMENT_PATTERN = /^spool-(\d{16})\.rows$/;
@@ -123,21 +125,17 @@ export interface SpoolLogOptions {
   segmentMaxBytes: number;
 }
 
-interface OpenSegment {
-  segment: number;
-  handle: fsp.FileHandle;
-  bytes: number;
-}
-
 export class SpoolLog {
-  private current: OpenSegment | null = null;
+  /** The segment appends go to. */
+  private current: SegmentAppender | null = null;
   /** Bytes of each segment still on disk (the committed ones are deleted). */
   private readonly sizes = new Map<number, number>();
   private checkpoint: SpoolPosition = { segment: 0, offset: 0 };
-  private appending: Promise<unknown> = Promise.resolve();
+  /** Placing appends (segment rotation, the write), one after another. */
+  private placing: Promise<unknown> = Promise.resolve();
+  /** The last append's outcome: appends resolve in log order. */
+  private lastSettled: Promise<unknown> = Promise.resolve();
   private closed = false;
-  /** Set when a refused record's bytes could not be cut back out of its segment: no more appends. */
-  private stoppedBy: WriteNotUndoneError | null = null;
   /** The next segment being written ahead (null if that failed: it is written when needed). */
   private prepared: Promise<{ segment: number; file: string } | null> = Promise.resolve(null);
 
@@ -145,11 +143,12 @@ export class SpoolLog {
 
   /** Why appends are refused for good (until a restart), if they are. */
   get failure(): string | null {
-    return this.stoppedBy?.message ?? null;
+    return this.current?.stoppedBy?.message ?? null;
   }
 
   /** Bytes on disk in segments not yet wholly committed. */
   get bytes(): number {
+    if (this.current) this.sizes.set(this.current.segment, this.current.bytes);
     let total = 0;
     for (const size of this.sizes.values()) total += size;
     // The committed head of the first live segment no longer counts.
@@ -207,33 +206,47 @@ export class SpoolLog {
 
   /**
    * Appends one record (the payload's parts, joined) and resolves once it is on disk
-   * (fdatasync), with where it lies and the payload as one buffer. Appends run one at a time.
+   * (fdatasync), with where it lies and the payload as one buffer. Records are written one after
+   * another, while earlier ones may still wait for their fdatasync (segment-appender.ts); appends
+   * resolve in the order they were made.
    */
   append(payload: readonly Uint8Array[], count: number): Promise<{ record: SpoolRecord; payload: Buffer }> {
     const frame = frameRecord(payload, count);
-    const run = this.appending.then(async () => ({ record: await this.appendNow(frame, count), payload: frame.subarray(RECORD_HEADER_BYTES) }));
-    this.appending = run.catch(() => undefined);
+    const placed = this.placing.then(() => this.place(frame));
+    this.placing = placed.catch(() => undefined);
+    const previous = this.lastSettled;
+    const run = (async () => {
+      let outcome: { ok: true; record: SpoolRecord } | { ok: false; error: unknown };
+      try {
+        const { appender, write } = await placed;
+        await appender.durableThrough(write);
+        outcome = { ok: true, record: { segment: appender.segment, offset: write.offset, bytes: frame.length, count } };
+      } catch (error) {
+        outcome = { ok: false, error };
+      }
+      await previous;
+      if (!outcome.ok) throw outcome.error;
+      return { record: outcome.record, payload: frame.subarray(RECORD_HEADER_BYTES) };
+    })();
+    this.lastSettled = run.catch(() => undefined);
     return run;
   }
 
-  private async appendNow(frame: Buffer, count: number): Promise<SpoolRecord> {
+  /** Writes the frame at the log's end, first moving to a new segment when this one is full. */
+  private async place(frame: Buffer): Promise<{ appender: SegmentAppender; write: PlacedWrite }> {
     if (this.closed || !this.current) throw new Error("spool log is closed");
-    if (this.stoppedBy) throw this.stoppedBy;
-    if (this.current.bytes > 0 && this.current.bytes + frame.length > this.options.segmentMaxBytes) {
-      await this.current.handle.close();
-      await this.openSegment(this.current.segment + 1);
+    const full = this.current;
+    if (full.stoppedBy) throw full.stoppedBy;
+    if (full.bytes > 0 && full.bytes + frame.length > this.options.segmentMaxBytes) {
+      // Its writes are durable (or cut back out) before its file is closed.
+      await full.settle();
+      if (full.stoppedBy) throw full.stoppedBy;
+      this.sizes.set(full.segment, full.bytes);
+      await full.close();
+      await this.openSegment(full.segment + 1);
     }
-    const segment = this.current!;
-    const offset = segment.bytes;
-    try {
-      await writeDurably(segment.handle, frame, offset, path.join(this.options.dir, segmentName(segment.segment)));
-    } catch (error) {
-      if (error instanceof WriteNotUndoneError) this.stoppedBy = error;
-      throw error;
-    }
-    segment.bytes += frame.length;
-    this.sizes.set(segment.segment, segment.bytes);
-    return { segment: segment.segment, offset, bytes: frame.length, count };
+    const appender = this.current!;
+    return { appender, write: await appender.write(frame) };
   }
 
   /** A record's payload, read back from its segment. */
@@ -268,9 +281,13 @@ export class SpoolLog {
 
   async close(): Promise<void> {
     this.closed = true;
-    await this.appending;
+    await this.placing;
+    await this.lastSettled;
     await this.prepared;
-    await this.current?.handle.close();
+    if (this.current) {
+      await this.current.settle();
+      await this.current.close();
+    }
     this.current = null;
   }
 
@@ -283,7 +300,7 @@ export class SpoolLog {
     await fsp.rename(source, file);
     const handle = await fsp.open(file, "r+");
     await syncDirectory(dir);
-    this.current = { segment, handle, bytes: 0 };
+    this.current = new SegmentAppender(segment, file, handle);
     this.sizes.set(segment, 0);
     const next = segment + 1;
     this.prepared = this.writeAhead(next).then(

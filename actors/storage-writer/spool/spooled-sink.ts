@@ -71,8 +71,11 @@ export class SpoolFullError extends Error {}
 
 export class SpooledSink implements Sink {
   readonly name: string;
-  /** Appends share one file and one fdatasync each: one at a time, the batcher groups the rest. */
-  readonly maxConcurrentWrites = 1;
+  /**
+   * Two batches at once: one is formatted and written while the other's fdatasync runs (the log
+   * writes them in order and lets one fdatasync serve both); the batcher groups the rest.
+   */
+  readonly maxConcurrentWrites = 2;
   readonly countEvents?: (query: EventCountQuery) => Promise<EventCounts>;
   private readonly log: SpoolLog;
   private readonly waiting: Waiting[] = [];
