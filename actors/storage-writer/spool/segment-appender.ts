@@ -4,7 +4,7 @@
  * every write that finished before it started. So a batch can be written while the previous
  * one's fdatasync is still running, and one fdatasync serves all the writes it finds. (On the
  * bench's ext4, with segments written ahead in full, this took single-event POSTs with the spool
- * from 9,633 to 12,821 req/s; bench/README.md, "Fourteenth round".)
+ * from 9,159 to 12,087 req/s, medians of three; bench/README.md, "Fourteenth round".)
  *
  * A refused append leaves none of its bytes behind:
  * - a write that fails is cut back out of the file (ftruncate to where it began, then
