@@ -235,15 +235,15 @@ export class SpoolLog {
   /** Writes the frame at the log's end, first moving to a new segment when this one is full. */
   private async place(frame: Buffer): Promise<{ appender: SegmentAppender; write: PlacedWrite }> {
     if (this.closed || !this.current) throw new Error("spool log is closed");
-    const full = this.current;
-    if (full.stoppedBy) throw full.stoppedBy;
-    if (full.bytes > 0 && full.bytes + frame.length > this.options.segmentMaxBytes) {
+    const current = this.current;
+    if (current.stoppedBy) throw current.stoppedBy;
+    if (current.bytes > 0 && current.bytes + frame.length > this.options.segmentMaxBytes) {
       // Its writes are durable (or cut back out) before its file is closed.
-      await full.settle();
-      if (full.stoppedBy) throw full.stoppedBy;
-      this.sizes.set(full.segment, full.bytes);
-      await full.close();
-      await this.openSegment(full.segment + 1);
+      await current.settle();
+      if (current.stoppedBy) throw current.stoppedBy;
+      this.sizes.set(current.segment, current.bytes);
+      await current.close();
+      await this.openSegment(current.segment + 1);
     }
     const appender = this.current!;
     return { appender, write: await appender.write(frame) };
