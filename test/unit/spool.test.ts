@@ -154,6 +154,22 @@ describe("SpoolLog", () => {
     await again.close();
   });
 
+  it("takes a record larger than a segment whole, past the segment's prepared size", async () => {
+    const log = new SpoolLog({ dir, segmentMaxBytes: 1024 });
+    await log.open();
+    const { record: small } = await log.append(rowsOf(evs(0, 1)), 1);
+    const { record: big } = await log.append(rowsOf(evs(1, 40)), 40);
+    expect(big.bytes).toBeGreaterThan(1024);
+    expect(big.segment).toBe(small.segment + 1);
+    const { record: after } = await log.append(rowsOf(evs(41, 1)), 1);
+    expect(after.segment).toBe(big.segment + 1);
+    await log.close();
+    const again = new SpoolLog({ dir, segmentMaxBytes: 1024 });
+    expect(await again.open()).toEqual({ records: [small, big, after], warnings: [] });
+    expect(idsIn([await again.read(big)])).toEqual(ids(evs(1, 40)));
+    await again.close();
+  });
+
   it("rotates segments, and a checkpoint skips and deletes what was committed", async () => {
     const log = new SpoolLog({ dir, segmentMaxBytes: 400 });
     await log.open();
