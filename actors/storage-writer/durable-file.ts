@@ -39,13 +39,22 @@ export async function writeDurably(handle: fsp.FileHandle, bytes: Uint8Array, po
     await writeFully(handle, bytes, position);
     await handle.datasync();
   } catch (writeError) {
-    try {
-      await handle.truncate(position);
-      await handle.datasync();
-    } catch (undoError) {
-      throw new WriteNotUndoneError(file, writeError, undoError);
-    }
+    await cutBack(handle, position, file, writeError);
     throw writeError;
+  }
+}
+
+/**
+ * Cuts the file back to `at` (ftruncate, then fdatasync, so the cut itself is on disk): what a
+ * refused write may have left there goes. If that fails, throws a WriteNotUndoneError naming
+ * `cause`, the failure that refused the write.
+ */
+export async function cutBack(handle: fsp.FileHandle, at: number, file: string, cause: unknown): Promise<void> {
+  try {
+    await handle.truncate(at);
+    await handle.datasync();
+  } catch (undoError) {
+    throw new WriteNotUndoneError(file, cause, undoError);
   }
 }
 

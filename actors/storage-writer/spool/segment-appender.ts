@@ -17,7 +17,7 @@
  * not whole, so even then a refused record is read only if its own bytes all reached the disk.
  */
 import type fsp from "node:fs/promises";
-import { WriteNotUndoneError, writeFully } from "../durable-file";
+import { cutBack, writeFully, type WriteNotUndoneError } from "../durable-file";
 
 /** Where a write landed, and how many cuts had been made before it (for `durableThrough`). */
 export interface PlacedWrite {
@@ -110,16 +110,15 @@ export class SegmentAppender {
     return this.syncing;
   }
 
-  /** ftruncate to `at` and fdatasync the cut; if that fails, stop for good. */
+  /** Cuts the file back to `at` (durable-file.ts); if that fails, stops for good. */
   private async cutTo(at: number, error: unknown): Promise<void> {
     try {
-      await this.handle.truncate(at);
-      await this.handle.datasync();
-      this.bytes = at;
-    } catch (undoError) {
-      this.stoppedBy = new WriteNotUndoneError(this.file, error, undoError);
-      throw this.stoppedBy;
+      await cutBack(this.handle, at, this.file, error);
+    } catch (notUndone) {
+      this.stoppedBy = notUndone as WriteNotUndoneError;
+      throw notUndone;
     }
+    this.bytes = at;
   }
 
   private inOrder<T>(job: () => Promise<T>): Promise<T> {
