@@ -128,7 +128,7 @@ export interface SpoolLogOptions {
 export class SpoolLog {
   /** The segment appends go to. */
   private current: SegmentAppender | null = null;
-  /** Bytes of each segment still on disk (the committed ones are deleted). */
+  /** Bytes of each segment still on disk (the committed ones are deleted); the current one's are its appender's. */
   private readonly sizes = new Map<number, number>();
   private checkpoint: SpoolPosition = { segment: 0, offset: 0 };
   /** Placing appends (segment rotation, the write), one after another. */
@@ -148,9 +148,9 @@ export class SpoolLog {
 
   /** Bytes on disk in segments not yet wholly committed. */
   get bytes(): number {
-    if (this.current) this.sizes.set(this.current.segment, this.current.bytes);
     let total = 0;
-    for (const size of this.sizes.values()) total += size;
+    // The segment being appended to counts as far as its appender has written.
+    for (const [segment, size] of this.sizes) total += segment === this.current?.segment ? this.current.bytes : size;
     // The committed head of the first live segment no longer counts.
     return this.sizes.has(this.checkpoint.segment) ? total - this.checkpoint.offset : total;
   }
