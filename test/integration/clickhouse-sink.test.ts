@@ -98,7 +98,8 @@ describe("ClickHouseSink against a server process", () => {
 /**
  * A TCP proxy to the server that can be switched into a black hole (accepts, never answers),
  * to see what the sink does when ClickHouse hangs rather than refuses; or made to cut the next
- * connection, after the server answered (the answer is lost) or before the request reaches it.
+ * INSERT's connection, after the server answered (the answer is lost) or before the request
+ * reaches it.
  */
 async function startProxy(targetPort: number): Promise<{
   port: number;
@@ -115,27 +116,35 @@ async function startProxy(targetPort: number): Promise<{
     client.on("close", () => sockets.delete(client));
     client.on("error", () => undefined);
     if (hole) return; // hold it open, say nothing
-    const fault = next;
-    next = null;
-    if (fault === "drop-request") {
-      client.once("data", () => client.destroy());
-      return;
-    }
     const upstream = connect(targetPort, "127.0.0.1");
     sockets.add(upstream);
     upstream.on("close", () => sockets.delete(upstream));
     upstream.on("error", () => client.destroy());
     client.on("close", () => upstream.destroy());
     upstream.on("close", () => client.destroy());
-    client.pipe(upstream);
-    if (fault === "lose-answer") {
-      upstream.once("data", () => {
+    // A fault waits for the next INSERT, on whichever connection the client sends it (a new one
+    // or one it keeps alive); the lookups around it are SELECTs and pass.
+    let answerLost = false;
+    client.on("data", (chunk: Buffer) => {
+      if (next !== null && chunk.includes("query=INSERT")) {
+        const fault = next;
+        next = null;
+        if (fault === "drop-request") {
+          client.destroy();
+          return;
+        }
+        answerLost = true;
+      }
+      upstream.write(chunk);
+    });
+    upstream.on("data", (chunk: Buffer) => {
+      if (answerLost) {
         upstream.destroy();
         client.destroy();
-      });
-    } else {
-      upstream.pipe(client);
-    }
+        return;
+      }
+      client.write(chunk);
+    });
   });
   await new Promise<void>((resolve) => srv.listen(0, "127.0.0.1", resolve));
   const addr = srv.address();
@@ -153,11 +162,9 @@ async function startProxy(targetPort: number): Promise<{
     },
     loseNextAnswer() {
       next = "lose-answer";
-      dropAll();
     },
     dropNextRequest() {
       next = "drop-request";
-      dropAll();
     },
     async close() {
       dropAll();
